@@ -1,0 +1,3 @@
+from genre_desktop.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,57 @@
+"""`genre-desktop`: no arguments opens the app; subcommands drive the same core headless.
+
+Each subcommand lives in `genre_desktop/commands/<name>.py` and exposes
+`add_parser(subparsers) -> argparse.ArgumentParser` (setting `func=run` on it) and
+`run(args) -> int`. Command modules keep heavy imports inside `run` so `--help` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from genre_desktop import __version__
+
+COMMANDS: tuple[str, ...] = ("features", "classify", "check", "download", "cache")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="genre-desktop",
+        description="Tag a music collection by genre. Without a subcommand the app opens.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--self-test", action="store_true",
+        help="run the built-in self-test (used to check a frozen build) and exit",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"genre_desktop.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"genre_desktop.commands.{name}":
+                raise
+            continue  # a command still being built
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.self_test:
+        from genre_desktop.selftest import run_self_test
+
+        return run_self_test()
+    if args.command is None:
+        from genre_desktop.app.main import run_app
+
+        return run_app()
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
