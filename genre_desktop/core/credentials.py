@@ -1,0 +1,232 @@
+"""AWS credentials: profiles from ~/.aws plus app-made profiles whose secrets live in the keyring.
+
+An app-made ("keyring") profile keeps its access key ID, secret access key and optional session
+token ONLY in the system keyring (Secret Service, macOS Keychain, Windows Credential Locker).
+The config folder holds a small index of those profile names and their non-secret region, so
+the app can list them without unlocking the keyring. Nothing here puts a secret into a log,
+a settings file, a repr or an exception message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from genre_desktop.core.resources import config_dir
+
+log = logging.getLogger(__name__)
+
+KEYRING_SERVICE = "genre-desktop/aws"
+INDEX_FILE = "keyring_profiles.json"
+DEFAULT_REGION = "us-east-1"
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
+_index_lock = threading.Lock()
+
+
+class CredentialsError(Exception):
+    """A profile cannot be used; the message is safe to show (it never holds a secret)."""
+
+
+@dataclass(frozen=True)
+class ProfileInfo:
+    name: str
+    source: str  # "aws" (~/.aws config/credentials) or "keyring" (made in the app)
+    region: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} (keyring)" if self.source == "keyring" else self.name
+
+
+def _index_path() -> Path:
+    return config_dir() / INDEX_FILE
+
+
+def _read_index() -> dict[str, dict[str, Any]]:
+    path = _index_path()
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        log.warning("Ignoring unreadable keyring profile index %s: %s", path, exc)
+        return {}
+    profiles = data.get("profiles", {}) if isinstance(data, dict) else {}
+    return {str(k): dict(v) for k, v in profiles.items() if isinstance(v, dict)}
+
+
+def _write_index(profiles: dict[str, dict[str, Any]]) -> None:
+    path = _index_path()
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"profiles": profiles}, indent=2, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _aws_profiles() -> list[ProfileInfo]:
+    """Profiles in the AWS config and shared credentials files (AWS_CONFIG_FILE etc. honoured)."""
+    import botocore.session
+
+    session = botocore.session.Session()
+    try:
+        names = session.available_profiles
+        configs = session.full_config.get("profiles", {})
+    except Exception as exc:  # a malformed ~/.aws/config must not break the profile list
+        log.warning("Cannot read the AWS config files: %s", type(exc).__name__)
+        return []
+    return [
+        ProfileInfo(name=n, source="aws", region=(configs.get(n) or {}).get("region"))
+        for n in sorted(set(names))
+    ]
+
+
+def keyring_profile_names() -> list[str]:
+    return sorted(_read_index())
+
+
+def list_profiles() -> list[ProfileInfo]:
+    """Keyring profiles first (what the user made in the app), then the ~/.aws profiles."""
+    made = [
+        ProfileInfo(name=n, source="keyring", region=v.get("region"))
+        for n, v in sorted(_read_index().items())
+    ]
+    taken = {p.name for p in made}
+    return made + [p for p in _aws_profiles() if p.name not in taken]
+
+
+def _keyring():
+    import keyring
+
+    return keyring
+
+
+def save_keyring_profile(
+    name: str,
+    access_key_id: str,
+    secret_access_key: str,
+    session_token: str | None = None,
+    *,
+    region: str | None = None,
+) -> ProfileInfo:
+    """Store a profile's secrets in the system keyring and its name in the index."""
+    name = name.strip()
+    if not _NAME_RE.match(name):
+        raise CredentialsError(
+            "A profile name uses letters, digits and . _ @ + - (at most 64 characters)."
+        )
+    if not access_key_id.strip() or not secret_access_key.strip():
+        raise CredentialsError("Both an access key ID and a secret access key are required.")
+    secret = {
+        "aws_access_key_id": access_key_id.strip(),
+        "aws_secret_access_key": secret_access_key.strip(),
+    }
+    if session_token and session_token.strip():
+        secret["aws_session_token"] = session_token.strip()
+    keyring = _keyring()
+    try:
+        keyring.set_password(KEYRING_SERVICE, name, json.dumps(secret))
+    except Exception as exc:
+        # The keyring's own message never holds the password; keep only its type to be sure.
+        raise CredentialsError(
+            f"The system keyring refused to store profile {name} ({type(exc).__name__}). "
+            "Is a keyring service (e.g. GNOME Keyring) running and unlocked?"
+        ) from None
+    with _index_lock:
+        index = _read_index()
+        index[name] = {"region": region} if region else {}
+        _write_index(index)
+    return ProfileInfo(name=name, source="keyring", region=region)
+
+
+def delete_keyring_profile(name: str) -> None:
+    """Remove a keyring profile's secrets and its index entry; unknown names are ignored."""
+    keyring = _keyring()
+    try:
+        keyring.delete_password(KEYRING_SERVICE, name)
+    except keyring.errors.PasswordDeleteError:
+        pass  # already gone from the keyring: still drop it from the index
+    except Exception as exc:
+        raise CredentialsError(
+            f"The system keyring could not delete profile {name} ({type(exc).__name__})."
+        ) from None
+    with _index_lock:
+        index = _read_index()
+        if index.pop(name, None) is not None:
+            _write_index(index)
+
+
+def _keyring_secret(name: str) -> dict[str, str]:
+    try:
+        raw = _keyring().get_password(KEYRING_SERVICE, name)
+    except Exception as exc:
+        raise CredentialsError(
+            f"The system keyring could not be read for profile {name} ({type(exc).__name__})."
+        ) from None
+    if not raw:
+        raise CredentialsError(
+            f"Profile {name} has no secret in the system keyring; enter its keys again."
+        )
+    try:
+        secret = json.loads(raw)
+        return {k: str(secret[k]) for k in secret if k.startswith("aws_")}
+    except (ValueError, TypeError, AttributeError):
+        raise CredentialsError(f"The keyring entry of profile {name} is damaged.") from None
+
+
+def is_keyring_profile(name: str | None) -> bool:
+    return bool(name) and name in _read_index()
+
+
+def make_session(profile: str | None = None, region: str | None = None):
+    """A boto3 Session from a keyring profile, a ~/.aws profile or the standard chain.
+
+    The region is `region`, else the profile's, else AWS_REGION/AWS_DEFAULT_REGION, else
+    us-east-1.
+    """
+    import boto3
+    import botocore.exceptions
+
+    profile = profile.strip() if profile else None
+    index = _read_index()
+    if profile and profile in index:
+        secret = _keyring_secret(profile)
+        session = boto3.Session(
+            aws_access_key_id=secret.get("aws_access_key_id"),
+            aws_secret_access_key=secret.get("aws_secret_access_key"),
+            aws_session_token=secret.get("aws_session_token"),
+            region_name=region or index[profile].get("region") or None,
+        )
+    else:
+        try:
+            session = boto3.Session(profile_name=profile or None, region_name=region or None)
+        except botocore.exceptions.ProfileNotFound:
+            raise CredentialsError(
+                f"No AWS profile named {profile} in the AWS config files or the keyring."
+            ) from None
+        except botocore.exceptions.BotoCoreError as exc:
+            raise CredentialsError(f"The AWS config could not be used: {exc}") from None
+    if not session.region_name:
+        session = _with_region(session, DEFAULT_REGION)
+    return session
+
+
+def _with_region(session, region: str):
+    import boto3
+
+    # boto3 has no setter for the region; the botocore session keeps the credentials source.
+    return boto3.Session(botocore_session=session._session, region_name=region)
+
+
+def describe_credentials(session) -> str:
+    """Where the session's credentials come from, for the setup check (no secret shown)."""
+    creds = session.get_credentials()
+    if creds is None:
+        return ""
+    key = creds.access_key or ""
+    masked = f"****{key[-4:]}" if len(key) >= 12 else "****"
+    return f"{creds.method} (access key {masked})"
