@@ -1,14 +1,18 @@
 # Two commands do all set-up on a fresh Debian machine: `make run` and `make test`.
+# System packages come from build/system_deps.sh (apt-get as root, else it prints the command).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+ARGS ?=
 
 .PHONY: run test lint bench dist system-deps venv clean
 
 system-deps:
 	bash build/system_deps.sh
 
+# Re-installs when the dependencies change; the editable install picks up code changes itself.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
@@ -18,11 +22,12 @@ $(STAMP): pyproject.toml
 venv: system-deps $(STAMP)
 
 run: venv
-	$(VENV)/bin/genre-desktop
+	$(VENV)/bin/genre-desktop $(ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .
 
+# The harness (tests/harness) starts Xvfb, D-Bus + gnome-keyring and PulseAudio itself.
 test: venv
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -34,4 +39,4 @@ dist: venv
 	$(VENV)/bin/pyinstaller --noconfirm --clean --distpath dist --workpath build/pyinstaller-work installer.spec
 
 clean:
-	rm -rf $(VENV) dist build/pyinstaller-work .pytest_cache .ruff_cache
+	rm -rf $(VENV) dist build/pyinstaller-work .pytest_cache .ruff_cache test-artifacts

@@ -14,6 +14,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
+# Xvfb, Secret Service and PulseAudio fixtures: see tests/harness/__init__.py
+pytest_plugins = ("harness.fixtures",)
+
 
 def require(condition: bool, why: str) -> None:
     """Skip locally, fail in CI: used for every external prerequisite."""
