@@ -1,0 +1,167 @@
+"""The standard report set, written atomically to OUT/bedrock_results/.
+
+tagged_songs.json, accuracy_metrics.json, confusion_matrix.csv, classification_report.txt,
+classification_results.png and errors.log. `compute_metrics` and `make_figure` are re-exported
+so the app draws and shows exactly what the files hold.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from sklearn.metrics import classification_report
+
+from genre_desktop.core.metrics import compute_metrics
+from genre_desktop.core.plots import make_figure
+from genre_desktop.core.results import SongResult
+
+__all__ = ["REPORT_FILES", "compute_metrics", "make_figure", "write_reports"]
+
+RESULTS_FOLDER = "bedrock_results"
+REPORT_FILES: tuple[str, ...] = (
+    "tagged_songs.json", "accuracy_metrics.json", "confusion_matrix.csv",
+    "classification_report.txt", "classification_results.png", "errors.log",
+)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside `path`, flush it to disk, then rename over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _json(obj: Any) -> bytes:
+    return (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def tagged_songs(results: Sequence[SongResult]) -> list[dict[str, Any]]:
+    return [r.tagged() for r in results if r.prediction is not None]
+
+
+def confusion_csv(metrics: dict[str, Any]) -> str:
+    labels = metrics["confusion_matrix"]["labels"]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["", *labels])
+    for label, row in zip(labels, metrics["confusion_matrix"]["matrix"], strict=True):
+        writer.writerow([label, *row])
+    return buf.getvalue()
+
+
+def _fmt(value: Any, kind: str) -> str:
+    if value is None:
+        return "n/a"
+    if kind == "pct":
+        return f"{value:.1%}"
+    if kind == "usd":
+        return f"${value:.4f}"
+    if kind == "s":
+        return f"{value:.2f} s"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+_TARGET_KIND = {
+    "accuracy": "pct", "coverage": "pct", "time per song": "s", "cost per 1,000 songs": "usd",
+    "failed songs": "pct", "confidence when correct": "num", "confidence when wrong": "num",
+    "API errors": "pct",
+}
+
+
+def report_text(metrics: dict[str, Any], results: Sequence[SongResult]) -> str:
+    """scikit-learn's classification report, then a summary and every target with its verdict."""
+    scored = [r for r in results if r.prediction is not None and r.actual_genre is not None]
+    lines = ["Classification report", "=" * 21, ""]
+    if scored:
+        y_true = [r.actual_genre for r in scored]
+        y_pred = [r.prediction.predicted_genre for r in scored]  # type: ignore[union-attr]
+        lines.append(classification_report(
+            y_true, y_pred, labels=metrics["labels"], digits=3, zero_division=0
+        ))
+    else:
+        lines.append("No song with a known genre was classified: nothing to score.\n")
+    m = metrics
+    lines += [
+        "Summary", "-" * 7,
+        f"Songs asked: {m['songs_asked']}, processed: {m['songs_processed']}, "
+        f"tagged: {m['songs_tagged']}, scored (known genre): {m['songs_scored']}, "
+        f"failed: {m['failed_songs']}",
+        f"Accuracy: {_fmt(m['accuracy'], 'pct')}   macro F1: {_fmt(m['macro_f1'], 'num')}   "
+        f"top-2 accuracy: {_fmt(m['top2_accuracy'], 'pct')}",
+        f"Mean confidence correct: {_fmt(m['mean_confidence_correct'], 'num')}   "
+        f"incorrect: {_fmt(m['mean_confidence_incorrect'], 'num')}   "
+        f"ECE: {_fmt(m['expected_calibration_error'], 'num')}",
+        f"Backends: {', '.join(m['backends']) or 'n/a'}   "
+        f"models: {', '.join(m['models']) or 'n/a'}",
+        f"API calls: {m['api_calls']}, retries: {m['retries']}, "
+        f"API error rate: {_fmt(m['api_error_rate'], 'pct')}",
+        f"Tokens in/out: {m['input_tokens']}/{m['output_tokens']}   "
+        f"cost: {_fmt(m['total_cost_usd'], 'usd')} "
+        f"({_fmt(m['cost_per_song_usd'], 'usd')} per song)",
+        f"Latency p50/p95: {_fmt(m['latency_p50_s'], 's')} / {_fmt(m['latency_p95_s'], 's')}   "
+        f"songs per minute: {_fmt(m['songs_per_minute'], 'num')}",
+        "",
+        "Targets", "-" * 7,
+    ]
+    for t in m["targets"]:
+        verdict = {True: "MET", False: "NOT MET", None: "NOT MEASURED"}[t["met"]]
+        value = _fmt(t["value"], _TARGET_KIND.get(t["name"], "num"))
+        lines.append(f"[{verdict:>12}] {t['name']}: goal {t['goal']}, measured {value}")
+    if m["failed_files"]:
+        lines += ["", f"Failed songs ({m['failed_songs']}): see errors.log"]
+    return "\n".join(lines) + "\n"
+
+
+def errors_log(results: Sequence[SongResult]) -> str:
+    """One line per failed song: file, stage, reason code, the human sentence."""
+    lines = []
+    for r in results:
+        if r.error is not None:
+            e = r.error
+            message = " ".join(e.message.split())
+            lines.append(f"{r.file}\t{e.stage}\t{e.reason}\t{message}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def write_reports(
+    results: Sequence[SongResult],
+    out_dir: str | Path,
+    *,
+    songs_asked: int | None = None,
+    elapsed_s: float | None = None,
+    run_info: dict[str, Any] | None = None,
+) -> dict[str, Path]:
+    """Write the six files to `out_dir/bedrock_results/` and return their paths by name."""
+    folder = Path(out_dir) / RESULTS_FOLDER
+    metrics = compute_metrics(results, songs_asked=songs_asked, elapsed_s=elapsed_s)
+    if run_info:
+        metrics["run"] = run_info
+    paths = {name: folder / name for name in REPORT_FILES}
+    atomic_write(paths["tagged_songs.json"], _json(tagged_songs(results)))
+    atomic_write(paths["accuracy_metrics.json"], _json(metrics))
+    atomic_write(paths["confusion_matrix.csv"], confusion_csv(metrics).encode("utf-8"))
+    atomic_write(paths["classification_report.txt"],
+                 report_text(metrics, results).encode("utf-8"))
+    atomic_write(paths["errors.log"], errors_log(results).encode("utf-8"))
+    fig = make_figure(metrics, results)
+    buf = io.BytesIO()
+    FigureCanvasAgg(fig).print_png(buf)
+    atomic_write(paths["classification_results.png"], buf.getvalue())
+    return paths
+

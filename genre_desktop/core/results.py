@@ -1,0 +1,80 @@
+"""One song's outcome in a batch run, and its entry in the standard `tagged_songs.json`."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from genre_desktop.core.types import Prediction, SongError
+
+
+@dataclass
+class SongResult:
+    """Either a prediction or an error for one song (errors are values, never exceptions)."""
+
+    path: str
+    actual_genre: str | None
+    prediction: Prediction | None = None
+    error: SongError | None = None
+    seconds: float = 0.0  # time this song spent in classification (wall)
+    note: str = ""  # from extraction, e.g. "analysed the first 120 s of 301 s"
+    finished_at: float = 0.0  # unix time
+
+    @property
+    def file(self) -> str:
+        return Path(self.path).name
+
+    @property
+    def ok(self) -> bool:
+        return self.prediction is not None
+
+    @property
+    def is_correct(self) -> bool | None:
+        if self.prediction is None or self.actual_genre is None:
+            return None
+        return self.prediction.predicted_genre == self.actual_genre
+
+    def tagged(self) -> dict[str, Any]:
+        """The standard tagged-song object plus our extra keys. Only for successful songs."""
+        p = self.prediction
+        if p is None:
+            raise ValueError("a failed song has no tagged entry")
+        return {
+            "file": self.file,
+            "actual_genre": self.actual_genre,
+            "predicted_genre": p.predicted_genre,
+            "confidence": round(float(p.confidence), 4),
+            "is_correct": self.is_correct,
+            "reasoning": p.reasoning,
+            "key_indicators": [str(k) for k in p.key_indicators],
+            "alternative_genres": [str(g) for g, _ in p.alternative_genres],
+            "genre_scores": {g: round(float(s), 4) for g, s in p.genre_scores.items()},
+            "backend": p.backend,
+            "model": p.model,
+            "input_tokens": int(p.input_tokens),
+            "output_tokens": int(p.output_tokens),
+            "cost_usd": round(float(p.cost_usd), 6),
+            "latency_s": round(float(p.latency_s), 3),
+        }
+
+
+def prediction_to_dict(p: Prediction) -> dict[str, Any]:
+    data = dataclasses.asdict(p)
+    data["alternative_genres"] = [[g, float(c)] for g, c in p.alternative_genres]
+    data["members"] = [prediction_to_dict(m) for m in p.members]
+    return data
+
+
+def prediction_from_dict(data: dict[str, Any]) -> Prediction:
+    fields = {f.name for f in dataclasses.fields(Prediction)}
+    values = {k: v for k, v in data.items() if k in fields}
+    values["alternative_genres"] = [(str(g), float(c)) for g, c in data["alternative_genres"]]
+    values["members"] = [prediction_from_dict(m) for m in data.get("members", [])]
+    return Prediction(**values)
+
+
+def error_from_dict(data: dict[str, Any]) -> SongError:
+    fields = {f.name for f in dataclasses.fields(SongError)}
+    return SongError(**{k: v for k, v in data.items() if k in fields})

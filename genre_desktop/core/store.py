@@ -1,0 +1,248 @@
+"""The results store: one SQLite file (WAL) per run under data_dir()/runs/.
+
+Every finished song is committed on its own, so a run killed at any moment (SIGKILL, a laptop
+going to sleep for good) keeps all it finished and `--resume RUN` carries on from there. The run
+also records what it was asked to do (settings, the sampled song list, model, prompt template
+hash, app version), the exact prompt and raw response per song, and per-song errors.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from genre_desktop.core.resources import data_dir
+from genre_desktop.core.results import (
+    SongResult,
+    error_from_dict,
+    prediction_from_dict,
+    prediction_to_dict,
+)
+from genre_desktop.core.songs import Song
+
+STORE_SCHEMA = 1
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS run_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS planned (
+    position INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE, actual_genre TEXT);
+CREATE TABLE IF NOT EXISTS results (
+    path TEXT PRIMARY KEY, file TEXT NOT NULL, actual_genre TEXT, status TEXT NOT NULL,
+    predicted_genre TEXT, confidence REAL, is_correct INTEGER,
+    prediction_json TEXT, error_reason TEXT, error_json TEXT,
+    prompt TEXT NOT NULL DEFAULT '', raw_response TEXT NOT NULL DEFAULT '',
+    input_tokens INTEGER NOT NULL DEFAULT 0, output_tokens INTEGER NOT NULL DEFAULT 0,
+    cost_usd REAL NOT NULL DEFAULT 0, latency_s REAL NOT NULL DEFAULT 0,
+    seconds REAL NOT NULL DEFAULT 0, note TEXT NOT NULL DEFAULT '', finished_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, started_at REAL NOT NULL, elapsed_s REAL NOT NULL,
+    songs INTEGER NOT NULL, cancelled INTEGER NOT NULL);
+"""
+
+
+class StoreError(LookupError):
+    """No such run, or a file that is not a run store."""
+
+
+def runs_dir() -> Path:
+    path = data_dir() / "runs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def new_run_id() -> str:
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    run_id: str
+    path: Path
+    created_at: float
+    planned: int
+    finished: int
+
+
+class RunStore:
+    """Thread-safe: one connection guarded by a lock; each save is its own transaction."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.run_id = self.path.stem
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(
+            self.path, timeout=30, check_same_thread=False, isolation_level=None
+        )
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL is durable against process death in WAL mode; only power loss can drop the tail.
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_DDL)
+
+    # -- creating and opening ---------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        songs: Iterable[Song],
+        *,
+        settings: dict[str, Any],
+        meta: dict[str, Any] | None = None,
+        run_id: str | None = None,
+        folder: Path | None = None,
+    ) -> RunStore:
+        rid = run_id or new_run_id()
+        path = (folder or runs_dir()) / f"{rid}.sqlite"
+        if path.exists():
+            raise StoreError(f"Run {rid} already exists.")
+        store = cls(path)
+        info = {
+            "store_schema": STORE_SCHEMA,
+            "created_at": time.time(),
+            "settings": settings,
+            **(meta or {}),
+        }
+        with store._lock, store._db:
+            store._db.execute("BEGIN")
+            store._db.executemany(
+                "INSERT INTO run_meta(key, value) VALUES (?, ?)",
+                [(k, json.dumps(v)) for k, v in info.items()],
+            )
+            store._db.executemany(
+                "INSERT INTO planned(position, path, actual_genre) VALUES (?, ?, ?)",
+                [(i, s.path, s.actual_genre) for i, s in enumerate(songs)],
+            )
+        return store
+
+    @classmethod
+    def open(cls, run: str | Path, *, folder: Path | None = None) -> RunStore:
+        """Open a run by id (under the runs folder) or by the path of its .sqlite file."""
+        candidate = Path(run)
+        if candidate.suffix != ".sqlite":
+            candidate = (folder or runs_dir()) / f"{run}.sqlite"
+        if not candidate.is_file():
+            raise StoreError(f"No run {str(run)!r} in {candidate.parent}.")
+        store = cls(candidate)
+        if "settings" not in store.meta():
+            store.close()
+            raise StoreError(f"{candidate.name} is not a genre-desktop run.")
+        return store
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- reading ------------------------------------------------------------------------------
+    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def meta(self) -> dict[str, Any]:
+        return {k: json.loads(v) for k, v in self._query("SELECT key, value FROM run_meta")}
+
+    def set_meta(self, key: str, value: Any) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO run_meta(key, value) VALUES (?, ?)",
+                (key, json.dumps(value)),
+            )
+
+    def planned_songs(self) -> list[Song]:
+        rows = self._query("SELECT path, actual_genre FROM planned ORDER BY position")
+        return [Song(path, genre) for path, genre in rows]
+
+    def finished_paths(self, *, include_errors: bool = True) -> set[str]:
+        sql = "SELECT path FROM results" + ("" if include_errors else " WHERE status = 'ok'")
+        return {row[0] for row in self._query(sql)}
+
+    def count(self) -> int:
+        return int(self._query("SELECT COUNT(*) FROM results")[0][0])
+
+    def results(self) -> list[SongResult]:
+        """Every stored result in the planned order (songs not in the plan last)."""
+        rows = self._query(
+            "SELECT r.path, r.actual_genre, r.status, r.prediction_json, r.error_json, r.prompt,"
+            " r.raw_response, r.seconds, r.note, r.finished_at FROM results r"
+            " LEFT JOIN planned p ON p.path = r.path ORDER BY COALESCE(p.position, 1e12), r.path"
+        )
+        out = []
+        for path, genre, status, pred_json, err_json, prompt, raw, seconds, note, at in rows:
+            result = SongResult(path, genre, seconds=seconds, note=note, finished_at=at)
+            if status == "ok":
+                pred = prediction_from_dict(json.loads(pred_json))
+                pred.prompt, pred.raw_response = prompt, raw
+                result.prediction = pred
+            else:
+                result.error = error_from_dict(json.loads(err_json))
+            out.append(result)
+        return out
+
+    def prompt_and_response(self, path: str) -> tuple[str, str] | None:
+        rows = self._query("SELECT prompt, raw_response FROM results WHERE path = ?", (path,))
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    def elapsed_s(self) -> float:
+        return float(self._query("SELECT COALESCE(SUM(elapsed_s), 0) FROM sessions")[0][0])
+
+    # -- writing ------------------------------------------------------------------------------
+    def save(self, result: SongResult) -> None:
+        """Store one song's result (replacing an earlier one for the same path) and commit."""
+        p, e = result.prediction, result.error
+        if p is not None:
+            pred = prediction_to_dict(p)
+            prompt, raw = pred.pop("prompt"), pred.pop("raw_response")
+            row = (
+                "ok", p.predicted_genre, float(p.confidence), result.is_correct,
+                json.dumps(pred), None, None, prompt, raw, p.input_tokens, p.output_tokens,
+                p.cost_usd, p.latency_s,
+            )
+        elif e is not None:
+            row = (
+                "error", None, None, None, None, e.reason, json.dumps(e.to_dict()), "",
+                e.raw_text, 0, 0, 0.0, 0.0,
+            )
+        else:
+            raise ValueError("a SongResult needs a prediction or an error")
+        finished = result.finished_at or time.time()
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO results(path, file, actual_genre, status, predicted_genre,"
+                " confidence, is_correct, prediction_json, error_reason, error_json, prompt,"
+                " raw_response, input_tokens, output_tokens, cost_usd, latency_s, seconds, note,"
+                " finished_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (result.path, result.file, result.actual_genre, *row, result.seconds,
+                 result.note, finished),
+            )
+
+    def add_session(self, started_at: float, elapsed_s: float, songs: int, cancelled: bool) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO sessions(started_at, elapsed_s, songs, cancelled) VALUES (?,?,?,?)",
+                (started_at, elapsed_s, songs, int(cancelled)),
+            )
+
+
+def list_runs(folder: Path | None = None) -> list[RunInfo]:
+    """Runs in the runs folder, newest first."""
+    out = []
+    for path in sorted((folder or runs_dir()).glob("*.sqlite"), reverse=True):
+        try:
+            with RunStore.open(path) as store:
+                meta = store.meta()
+                planned = len(store.planned_songs())
+                out.append(RunInfo(store.run_id, path, meta.get("created_at", 0.0), planned,
+                                   store.count()))
+        except (StoreError, sqlite3.DatabaseError):
+            continue
+    return out
