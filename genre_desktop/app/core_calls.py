@@ -1,0 +1,134 @@
+"""Plain (Qt-free) calls the app makes into the core, each meant for a worker thread.
+
+The window's choices (backend, profile, region, model) become a core `Settings`; a run over
+the songs the user picked becomes a RunStore plus `run_pipeline`; the setup check becomes a
+list of (step, passed, detail) rows the profiles dialog shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from genre_desktop.app.browser import SongRow
+from genre_desktop.app.settings import BackendChoice
+from genre_desktop.core.songs import Song, discover_songs, genre_from_path
+
+ProbeResult = dict[str, float | None]
+
+
+def scan_folder(folder: str) -> list[SongRow]:
+    """Every audio file under `folder`, as browser rows (the folder name gives the genre)."""
+    return [SongRow.from_path(s.path, s.actual_genre) for s in discover_songs(folder)]
+
+
+def probe_durations(paths: Sequence[str]) -> ProbeResult:
+    """File durations from headers only (fast); None when the header does not say."""
+    import soundfile
+
+    out: ProbeResult = {}
+    for path in paths:
+        try:
+            info = soundfile.info(path)
+            out[path] = float(info.frames) / float(info.samplerate) if info.samplerate else None
+        except Exception:  # unreadable header or a format soundfile lacks: shown as blank
+            out[path] = None
+    return out
+
+
+def core_settings(choice: BackendChoice, workers: int | None = None) -> Any:
+    """The user's TOML settings with the window's choices on top."""
+    from genre_desktop.core.settings import load_settings
+
+    overrides: dict[str, Any] = {
+        "backend": choice.backend, "region": choice.region, "model": choice.model,
+        "profile": choice.profile or None, "endpoint_url": choice.endpoint_url or None,
+    }
+    if workers:
+        overrides["workers"] = workers
+    return load_settings(overrides=overrides)
+
+
+def songs_for(paths: Sequence[str]) -> list[Song]:
+    return [Song(str(Path(p).resolve()), genre_from_path(p)) for p in paths]
+
+
+def make_run_function(paths: Sequence[str], choice: BackendChoice, *, workers: int | None = None,
+                      on_store: Callable[[Any], None] | None = None) -> Callable[..., Any]:
+    """A function(progress, cancel) that builds the backend, opens a store and runs the pipeline.
+
+    Building the backend may train the offline model or open an AWS session, so all of it
+    runs on the worker thread, never in the window's thread.
+    """
+
+    def run(progress: Callable[[Any], None], cancel: Any) -> Any:
+        from genre_desktop.core.pipeline import run_pipeline
+        from genre_desktop.core.runs import build_backend, run_meta
+        from genre_desktop.core.store import RunStore
+
+        settings = core_settings(choice, workers)
+        songs = songs_for(paths)
+        backend = build_backend(settings)
+        store = RunStore.create(songs, settings=settings.to_dict(),
+                                meta={**run_meta(settings, backend), "source": "app"})
+        if on_store is not None:
+            on_store(store)
+        try:
+            return run_pipeline(songs, backend, store, settings, progress=progress,
+                                cancel=cancel)
+        finally:
+            store.close()
+
+    return run
+
+
+def export_reports(results: Sequence[Any], out_dir: str, *, songs_asked: int | None = None,
+                   elapsed_s: float | None = None) -> dict[str, Path]:
+    from genre_desktop.core.reports import write_reports
+
+    return write_reports(results, out_dir, songs_asked=songs_asked, elapsed_s=elapsed_s,
+                         run_info={"source": "app"})
+
+
+def run_setup_check(choice: BackendChoice) -> list[tuple[str, bool, str]]:
+    """The core setup check as rows of (step, passed, detail with hint)."""
+    from genre_desktop.core import setupcheck
+
+    steps = setupcheck.run_checks(
+        profile=choice.profile or None, region=choice.region, model=choice.model,
+        endpoint_url=choice.endpoint_url or None,
+    )
+    rows: list[tuple[str, bool, str]] = []
+    for step in steps:
+        detail = str(getattr(step, "detail", "") or getattr(step, "message", ""))
+        hint = str(getattr(step, "hint", "") or "")
+        if hint and not getattr(step, "ok", False):
+            detail = f"{detail} Hint: {hint}" if detail else hint
+        rows.append((str(getattr(step, "name", "step")), bool(getattr(step, "ok", False)),
+                     detail))
+    return rows
+
+
+def download_gtzan(target: str | None = None) -> str:
+    """Fetch GTZAN with the core download function; returns the folder holding the genres."""
+    from genre_desktop.core import download
+
+    return str(download.download_gtzan(target))
+
+
+def explain_download_error(text: str) -> str:
+    """One plain sentence for a failed download: no network, no Kaggle account, or other."""
+    low = text.lower()
+    network = ("connection", "resolve", "network", "unreachable", "timed out", "timeout",
+               "name or service", "max retries")
+    if any(word in low for word in network):
+        return ("GTZAN could not be downloaded: there is no network connection to Kaggle. "
+                "Connect to the internet and try again, or open a folder you already have.")
+    if "credential" in low or "401" in low or "403" in low or "kaggle.json" in low:
+        return ("GTZAN could not be downloaded: Kaggle needs your API credentials "
+                "(~/.kaggle/kaggle.json or KAGGLE_USERNAME/KAGGLE_KEY).")
+    if "kagglehub" in low and ("no module" in low or "not installed" in low):
+        return ("GTZAN could not be downloaded: the kagglehub package is not installed "
+                "(pip install kagglehub).")
+    return f"GTZAN could not be downloaded: {text}"

@@ -1,0 +1,445 @@
+"""The main window: browser, player, results tabs, error log, progress and the run controls."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, Qt, QUrl
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDesktopServices,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+)
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QToolBar,
+    QWidget,
+)
+
+from genre_desktop.app import core_calls
+from genre_desktop.app.browser import BrowserPanel
+from genre_desktop.app.log_dock import ErrorLogDock
+from genre_desktop.app.player import PlayerPanel
+from genre_desktop.app.results import ResultsPanel
+from genre_desktop.app.settings import AppSettings
+from genre_desktop.app.welcome import WelcomePage
+from genre_desktop.app.workers import RunController, run_task
+from genre_desktop.core.results import SongResult
+
+BACKEND_LABELS = {"local": "offline model", "bedrock": "Bedrock", "ensemble": "ensemble"}
+
+
+def _eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}:{secs:02d}"
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: AppSettings | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("Genre Desktop")
+        self.setObjectName("mainWindow")
+        self.setAcceptDrops(True)
+        self.settings = settings or AppSettings()
+        self.folder: str = ""
+        self.run_controller = RunController(self)
+        self.run_controller.events.connect(self._on_run_events)
+        self.run_controller.finished.connect(self._on_run_finished)
+        self.run_controller.failed.connect(self._on_run_failed)
+        self.last_summary: Any = None
+        self.last_export: dict[str, Path] = {}
+
+        self.browser = BrowserPanel()
+        self.player = PlayerPanel()
+        self.results = ResultsPanel()
+        self.results.tagged.threshold.setValue(self.settings.low_confidence)
+        self.results.tagged.threshold.valueChanged.connect(self._threshold_changed)
+        self.results.tagged.selected.connect(self.browser.select_path)
+        self.log_dock = ErrorLogDock(self)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.log_dock)
+        self.log_dock.hide()  # shown when the first error arrives
+        self.player.volume.setValue(self.settings.volume)
+        self.player.refresh_devices(self.settings.output_device)
+        self.player.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+
+        self.browser.play_requested.connect(lambda p: self.player.load(p, autoplay=True))
+        self.browser.classify_requested.connect(self.classify_paths)
+        self.browser.show_details_requested.connect(self.show_prompt_and_response)
+        self.browser.reveal_requested.connect(self.reveal_in_file_manager)
+        self.browser.current_song_changed.connect(self._current_changed)
+
+        left = QSplitter(Qt.Orientation.Vertical)
+        left.addWidget(self.browser)
+        left.addWidget(self.player)
+        left.setSizes([460, 240])
+        self.main_split = QSplitter()
+        self.main_split.addWidget(left)
+        self.main_split.addWidget(self.results)
+        self.main_split.setSizes([720, 560])
+        self.welcome = WelcomePage()
+        self.welcome.open_requested.connect(self.choose_folder)
+        self.welcome.download_requested.connect(self.download_gtzan)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.welcome)
+        self.stack.addWidget(self.main_split)
+        self.setCentralWidget(self.stack)
+
+        self._build_actions()
+        self._build_status_bar()
+        self._restore_window()
+        self.update_model_label()
+        last = self.settings.last_folder
+        if last and Path(last).is_dir():
+            self.open_folder(last)
+
+    # -- construction -----------------------------------------------------------------------
+    def _action(self, text: str, slot: Any, shortcut: Any = None, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setStatusTip(tip or text)
+        action.triggered.connect(slot)
+        self.addAction(action)  # shortcuts work with the menu bar hidden too
+        return action
+
+    def _build_actions(self) -> None:
+        a = self._action
+        self.open_action = a("&Open folder...", self.choose_folder, QKeySequence.StandardKey.Open)
+        self.download_action = a("&Download GTZAN...", self.download_gtzan)
+        self.export_action = a("&Export reports...", self.choose_export_folder)
+        self.open_results_action = a("Open &results folder", self.open_results_folder)
+        quit_action = a("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.classify_action = a("&Classify selection", lambda: self.classify_selection(False),
+                                 "Ctrl+R", "Classify the selected songs (or the current one)")
+        self.reclassify_action = a("&Re-classify selection", lambda: self.classify_selection(True),
+                                   "Ctrl+Shift+R")
+        self.classify_all_action = a("Classify &all", self.classify_all, "Ctrl+Alt+R",
+                                     "Classify every song shown in the table")
+        self.cancel_action = a("Ca&ncel", self.cancel_run, "Esc")
+        self.cancel_action.setEnabled(False)
+        self.play_action = a("&Play / pause", self.toggle_play, Qt.Key.Key_Space)
+        self.profiles_action = a("&Model and AWS profile...", self.edit_profiles)
+        menu = self.menuBar()
+        file_menu = menu.addMenu("&File")
+        for action in (self.open_action, self.download_action, None, self.export_action,
+                       self.open_results_action, None, quit_action):
+            file_menu.addSeparator() if action is None else file_menu.addAction(action)
+        run_menu = menu.addMenu("&Classify")
+        for action in (self.classify_action, self.reclassify_action, self.classify_all_action,
+                       self.cancel_action, None, self.profiles_action):
+            run_menu.addSeparator() if action is None else run_menu.addAction(action)
+        view_menu = menu.addMenu("&View")
+        view_menu.addAction(self.play_action)
+        view_menu.addAction(self.log_dock.toggleViewAction())
+
+        toolbar = QToolBar("Main")
+        toolbar.setObjectName("mainToolbar")
+        toolbar.setMovable(False)
+        for action in (self.open_action, self.classify_action, self.classify_all_action,
+                       self.cancel_action, self.export_action, self.profiles_action):
+            toolbar.addAction(action)
+        self.model_label = QLabel()
+        self.model_label.setObjectName("modelLabel")
+        spacer = QWidget()
+        spacer.setSizePolicy(spacer.sizePolicy().horizontalPolicy().Expanding,
+                             spacer.sizePolicy().verticalPolicy())
+        toolbar.addWidget(spacer)
+        toolbar.addWidget(self.model_label)
+        self.addToolBar(toolbar)
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.progress = QProgressBar()
+        self.progress.setObjectName("runProgress")
+        self.progress.setMaximumWidth(220)
+        self.progress.setTextVisible(True)
+        self.progress_label = QLabel("")
+        self.progress_label.setObjectName("progressLabel")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel_run)
+        for widget in (self.progress, self.cancel_button):
+            widget.hide()
+        bar.addPermanentWidget(self.progress_label)
+        bar.addPermanentWidget(self.progress)
+        bar.addPermanentWidget(self.cancel_button)
+        bar.showMessage("Open a folder of songs to begin (Ctrl+O), or drop one on the window.")
+
+    def _restore_window(self) -> None:
+        geometry = self.settings.geometry()
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(1280, 760)
+        state = self.settings.window_state()
+        if state is not None:
+            self.restoreState(state)
+
+    def update_model_label(self) -> None:
+        choice = self.settings.backend_choice()
+        text = BACKEND_LABELS.get(choice.backend, choice.backend)
+        if choice.backend != "local":
+            text += f": {choice.model} ({choice.profile or 'default credentials'}, " \
+                    f"{choice.region})"
+        self.model_label.setText(f"Model: {text}  ")
+
+    # -- folders ----------------------------------------------------------------------------
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of songs",
+                                                  self.settings.last_folder or str(Path.home()))
+        if folder:
+            self.open_folder(folder)
+
+    def open_folder(self, folder: str) -> None:
+        """Scan on a pool thread; rows arrive in one batch, durations in a second pass."""
+        self.folder = str(Path(folder).resolve())
+        self.statusBar().showMessage(f"Reading {self.folder} ...")
+        run_task(lambda: core_calls.scan_folder(self.folder), self._on_scanned,
+                 lambda text: self._folder_failed(text))
+
+    def _on_scanned(self, rows: list[Any]) -> None:
+        self.browser.set_songs(rows)
+        self.stack.setCurrentWidget(self.main_split)
+        self.settings.last_folder = self.folder
+        self.setWindowTitle(f"Genre Desktop — {Path(self.folder).name}")
+        genres = len({r.folder_genre for r in rows if r.folder_genre})
+        self.statusBar().showMessage(
+            f"{len(rows)} songs in {self.folder}" + (f", {genres} genre folders" if genres else ""))
+        paths = [r.path for r in rows]
+        run_task(lambda: core_calls.probe_durations(paths), self._on_durations)
+
+    def _on_durations(self, durations: dict[str, float | None]) -> None:
+        self.browser.model.update_rows({p: {"duration_s": d} for p, d in durations.items()})
+
+    def _folder_failed(self, text: str) -> None:
+        self.statusBar().showMessage(f"Cannot open the folder: {text}")
+        self.log_dock.add_message("folder", text)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        urls = event.mimeData().urls()
+        if urls and urls[0].isLocalFile() and Path(urls[0].toLocalFile()).is_dir():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        urls = event.mimeData().urls()
+        if urls and urls[0].isLocalFile():
+            event.acceptProposedAction()
+            self.open_folder(urls[0].toLocalFile())
+
+    def download_gtzan(self) -> None:
+        self.statusBar().showMessage("Downloading GTZAN with kagglehub ...")
+        self.download_action.setEnabled(False)
+        self.welcome.set_busy(True, "Downloading GTZAN ...")
+        run_task(core_calls.download_gtzan, self._downloaded, self._download_failed)
+
+    def _downloaded(self, folder: str) -> None:
+        self.download_action.setEnabled(True)
+        self.welcome.set_busy(False, f"GTZAN is in {folder}")
+        self.open_folder(folder)
+
+    def _download_failed(self, text: str) -> None:
+        self.download_action.setEnabled(True)
+        message = core_calls.explain_download_error(text)
+        self.welcome.set_busy(False, message)
+        self.statusBar().showMessage(message, 15000)
+        self.log_dock.add_message("download", message, stage="download")
+
+    # -- player -----------------------------------------------------------------------------
+    def _current_changed(self, path: str) -> None:
+        if not self.player.engine.is_playing():
+            self.player.load(path)
+        result = self.results.tagged.model.result_for(path)
+        if result is not None:
+            self.results.tagged.show_result(result)
+
+    def toggle_play(self) -> None:
+        current = self.browser.current_path()
+        loaded = self.player.current.path if self.player.current else None
+        if current and current != loaded and not self.player.engine.is_playing():
+            self.player.load(current, autoplay=True)
+        else:
+            self.player.toggle_play()
+
+    # -- classification ---------------------------------------------------------------------
+    def classify_selection(self, force: bool = False) -> None:
+        paths = self.browser.selected_paths()
+        if not paths and self.browser.current_path():
+            paths = [self.browser.current_path()]  # type: ignore[list-item]
+        self.classify_paths(paths, force)
+
+    def classify_all(self) -> None:
+        self.classify_paths(self.browser.visible_paths(), False)
+
+    def classify_paths(self, paths: list[str], force: bool = False) -> None:
+        if self.run_controller.is_running():
+            self.statusBar().showMessage("A run is going; cancel it or wait for it to finish.")
+            return
+        if not force:
+            done = {r.path for r in self.results.results() if r.ok}
+            skipped = [p for p in paths if p in done]
+            paths = [p for p in paths if p not in done]
+            if skipped and not paths:
+                self.statusBar().showMessage(
+                    f"{len(skipped)} songs already classified; use Re-classify to redo them.")
+                return
+        if not paths:
+            self.statusBar().showMessage("Select songs to classify, or use Classify all.")
+            return
+        choice = self.settings.backend_choice()
+        self.browser.model.update_rows({p: {"status": "queued", "error": ""} for p in paths})
+        self.results.songs_asked = len(paths)
+        self._run_paths = paths
+        self.progress.setRange(0, len(paths))
+        self.progress.setValue(0)
+        self.progress.show()
+        self.cancel_button.show()
+        self.cancel_action.setEnabled(True)
+        for action in (self.classify_action, self.reclassify_action, self.classify_all_action):
+            action.setEnabled(False)
+        label = BACKEND_LABELS.get(choice.backend, choice.backend)
+        self.progress_label.setText(f"Starting {len(paths)} songs on the {label} ...")
+        fn = core_calls.make_run_function(paths, choice, workers=self.settings.workers)
+        self.run_controller.start(fn)
+
+    def cancel_run(self) -> None:
+        if self.run_controller.is_running():
+            self.run_controller.cancel()
+            self.progress_label.setText("Cancelling: finishing the songs under way ...")
+            self.cancel_button.setEnabled(False)
+
+    def _on_run_events(self, events: list[Any]) -> None:
+        """One batch of pipeline events: one model update, one log update, one label."""
+        results: list[SongResult] = [e.latest for e in events if e.latest is not None]
+        if results:
+            changes: dict[str, dict[str, Any]] = {}
+            for r in results:
+                p = r.prediction
+                changes[r.path] = {
+                    "status": "done" if p else "error",
+                    "prediction": p.predicted_genre if p else "",
+                    "confidence": p.confidence if p else None,
+                    "error": f"{r.error.reason}: {r.error.message}" if r.error else "",
+                }
+            self.browser.model.update_rows(changes)
+            self.results.add_results(results)
+            errors = [r.error for r in results if r.error is not None]
+            if errors:
+                self.log_dock.add_errors(errors)
+                self.log_dock.show()
+        last = events[-1]
+        self.results.elapsed_s = last.elapsed_s
+        self.progress.setRange(0, max(last.total, 1))
+        self.progress.setValue(last.done)
+        acc = "—" if last.accuracy is None else f"{last.accuracy:.0%}"
+        self.progress_label.setText(
+            f"{last.done}/{last.total} · accuracy {acc} · {last.errors} errors · "
+            f"${last.cost_usd:.4f} · ETA {_eta(last.eta_s)}")
+
+    def _end_run(self) -> None:
+        self.progress.hide()
+        self.cancel_button.hide()
+        self.cancel_button.setEnabled(True)
+        self.cancel_action.setEnabled(False)
+        for action in (self.classify_action, self.reclassify_action, self.classify_all_action):
+            action.setEnabled(True)
+        rows = [self.browser.model.row_for(p) for p in getattr(self, "_run_paths", [])]
+        leftover = [r.path for r in rows if r is not None and r.status == "queued"]
+        self.browser.model.update_rows({p: {"status": "cancelled"} for p in leftover})
+        self.results.schedule_metrics()
+
+    def _on_run_finished(self, summary: Any) -> None:
+        self.last_summary = summary
+        self._end_run()
+        verb = "Cancelled" if summary.cancelled else "Finished"
+        text = (f"{verb}: {summary.done}/{summary.total} songs, {summary.errors} errors, "
+                f"{summary.elapsed_s:.1f} s")
+        if summary.last is not None and summary.last.accuracy is not None:
+            text += f", accuracy {summary.last.accuracy:.0%}"
+        self.progress_label.setText(text)
+        self.statusBar().showMessage(f"{text}. Results are kept; Export reports to save them.")
+
+    def _on_run_failed(self, text: str) -> None:
+        self._end_run()
+        self.progress_label.setText("The run could not start")
+        self.log_dock.add_message("run_failed", text, stage="pipeline")
+        self.log_dock.show()
+        QMessageBox.warning(self, "Classification could not run", text)
+
+    # -- results ----------------------------------------------------------------------------
+    def _threshold_changed(self, value: float) -> None:
+        self.settings.low_confidence = value
+
+    def show_prompt_and_response(self, path: str) -> None:
+        if self.results.tagged.select_path(path):
+            self.results.setCurrentWidget(self.results.tagged)
+            self.results.tagged.details.setCurrentWidget(self.results.tagged.prompt)
+        else:
+            self.statusBar().showMessage("This song has no result yet: classify it first.")
+
+    def reveal_in_file_manager(self, path: str) -> None:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(path).parent)))
+
+    def choose_export_folder(self) -> None:
+        start = self.settings.export_folder or self.settings.last_folder or str(Path.home())
+        folder = QFileDialog.getExistingDirectory(self, "Export reports to", start)
+        if folder:
+            self.export_to(folder)
+
+    def export_to(self, folder: str) -> None:
+        results = self.results.results()
+        if not results:
+            self.statusBar().showMessage("Nothing to export yet: classify some songs first.")
+            return
+        asked, elapsed = self.results.songs_asked, self.results.elapsed_s
+        self.settings.export_folder = folder
+        run_task(lambda: core_calls.export_reports(results, folder, songs_asked=max(
+            asked or 0, len(results)), elapsed_s=elapsed), self._exported,
+            lambda text: self.log_dock.add_message("export_failed", text, stage="export"))
+
+    def _exported(self, paths: dict[str, Path]) -> None:
+        self.last_export = paths
+        folder = next(iter(paths.values())).parent if paths else ""
+        self.statusBar().showMessage(f"Wrote {len(paths)} report files to {folder}")
+
+    def results_folder(self) -> Path | None:
+        if self.last_export:
+            return next(iter(self.last_export.values())).parent
+        if self.settings.export_folder:
+            return Path(self.settings.export_folder) / "bedrock_results"
+        return None
+
+    def open_results_folder(self) -> None:
+        folder = self.results_folder()
+        if folder is None or not folder.is_dir():
+            self.statusBar().showMessage("No results folder yet: use Export reports first.")
+            return
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+    # -- settings ---------------------------------------------------------------------------
+    def edit_profiles(self) -> None:
+        from genre_desktop.app.profiles_dialog import ProfilesDialog
+
+        dialog = ProfilesDialog(self.settings, self)
+        if dialog.exec():
+            self.update_model_label()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.run_controller.is_running():
+            self.run_controller.cancel()
+            self.run_controller.wait(30000)
+        self.player.shutdown()
+        self.settings.save_window(QByteArray(self.saveGeometry()), QByteArray(self.saveState()))
+        self.settings.volume = self.player.volume.value()
+        self.settings.output_device = self.player.device_name()
+        self.settings.sync()
+        super().closeEvent(event)

@@ -1,0 +1,377 @@
+"""Results tabs: tagged songs with a details pane, metrics, and plots that follow the run.
+
+Metrics are computed on a pool thread (scikit-learn is not free on hundreds of songs); plots
+are redrawn at most every `PLOT_INTERVAL_MS`, and only while the Plots tab is on screen, so a
+live run never stalls the window on matplotlib.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from typing import Any
+
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.figure import Figure
+from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QSplitter,
+    QTableView,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from genre_desktop.app.results_table import COL_FILE, RESULT_ROLE, SORT_ROLE, TaggedSongsModel
+from genre_desktop.app.workers import run_task
+from genre_desktop.core.results import SongResult
+
+PLOT_INTERVAL_MS = 1500
+METRICS_INTERVAL_MS = 500
+
+
+def _fmt(value: Any, kind: str = "") -> str:
+    if value is None:
+        return "—"
+    if kind == "pct":
+        return f"{value:.1%}"
+    if kind == "usd":
+        return f"${value:.4f}"
+    if kind == "s":
+        return f"{value:.2f} s"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def details_html(result: SongResult) -> str:
+    """Reasoning, indicators, alternatives and scores of one song, as simple HTML."""
+    esc = html.escape
+    parts = [f"<h3>{esc(result.file)}</h3>"]
+    if result.actual_genre:
+        parts.append(f"<p>Folder genre: <b>{esc(result.actual_genre)}</b></p>")
+    if result.note:
+        parts.append(f"<p><i>{esc(result.note)}</i></p>")
+    if result.error is not None:
+        err = result.error
+        parts.append(f"<p style='color:#b3261e'><b>Failed</b> at {esc(err.stage)} "
+                     f"({esc(err.reason)}): {esc(err.message)}</p>")
+        return "".join(parts)
+    p = result.prediction
+    assert p is not None
+    verdict = {True: " ✓ correct", False: " ✗ wrong", None: ""}[result.is_correct]
+    parts.append(f"<p>Predicted: <b>{esc(p.predicted_genre)}</b> at confidence "
+                 f"{p.confidence:.2f}{verdict}</p>")
+    parts.append(f"<p><b>Reasoning</b><br>{esc(p.reasoning)}</p>")
+    if p.key_indicators:
+        items = "".join(f"<li>{esc(str(k))}</li>" for k in p.key_indicators)
+        parts.append(f"<p><b>Key indicators</b></p><ul>{items}</ul>")
+    if p.alternative_genres:
+        alts = ", ".join(f"{esc(g)} ({c:.2f})" for g, c in p.alternative_genres)
+        parts.append(f"<p><b>Alternatives</b>: {alts}</p>")
+    if p.genre_scores:
+        ranked = sorted(p.genre_scores.items(), key=lambda kv: -kv[1])
+        rows = "".join(f"<tr><td>{esc(g)}</td><td align='right'>{s:.3f}</td></tr>"
+                       for g, s in ranked)
+        parts.append(f"<p><b>Genre scores</b></p><table>{rows}</table>")
+    parts.append(f"<p>{esc(p.backend)} · {esc(p.model)} · {p.input_tokens} in / "
+                 f"{p.output_tokens} out tokens · ${p.cost_usd:.5f} · {p.latency_s:.2f} s</p>")
+    for member in p.members:
+        parts.append(f"<p>Member {esc(member.backend)}: {esc(member.predicted_genre)} "
+                     f"({member.confidence:.2f})</p>")
+    return "".join(parts)
+
+
+class TaggedSongsTab(QWidget):
+    selected = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = TaggedSongsModel(self)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setSortRole(SORT_ROLE)
+        self.threshold = QDoubleSpinBox()
+        self.threshold.setObjectName("lowConfidenceThreshold")
+        self.threshold.setRange(0.0, 1.0)
+        self.threshold.setSingleStep(0.05)
+        self.threshold.setValue(0.5)
+        self.threshold.valueChanged.connect(self._threshold_changed)
+        self.summary = QLabel("No results yet")
+        self.table = QTableView()
+        self.table.setObjectName("taggedTable")
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(COL_FILE, QHeaderView.ResizeMode.Stretch)
+        self.table.selectionModel().currentRowChanged.connect(self._row_changed)
+
+        self.answer = QTextBrowser()
+        self.answer.setObjectName("detailsAnswer")
+        self.prompt = QPlainTextEdit()
+        self.prompt.setReadOnly(True)
+        self.prompt.setObjectName("detailsPrompt")
+        self.response = QPlainTextEdit()
+        self.response.setReadOnly(True)
+        self.response.setObjectName("detailsResponse")
+        self.details = QTabWidget()
+        self.details.addTab(self.answer, "Answer")
+        self.details.addTab(self.prompt, "Prompt")
+        self.details.addTab(self.response, "Raw response")
+
+        top = QHBoxLayout()
+        top.addWidget(self.summary, 1)
+        top.addWidget(QLabel("Highlight confidence below"))
+        top.addWidget(self.threshold)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addLayout(top)
+        left_layout.addWidget(self.table)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(left)
+        splitter.addWidget(self.details)
+        splitter.setSizes([380, 300])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(splitter)
+
+    def _threshold_changed(self, value: float) -> None:
+        self.model.set_threshold(value)
+        self._update_summary()
+
+    def add_results(self, results: list[SongResult]) -> None:
+        self.model.add_results(results)
+        self._update_summary()
+
+    def _update_summary(self) -> None:
+        results = self.model.results()
+        scored = [r for r in results if r.is_correct is not None]
+        right = sum(1 for r in scored if r.is_correct)
+        failed = sum(1 for r in results if r.prediction is None)
+        self.summary.setText(
+            f"{len(results)} songs · {right}/{len(scored)} correct · {failed} failed · "
+            f"{self.model.low_confidence_count()} below threshold")
+
+    def _row_changed(self, current: Any, _previous: Any) -> None:
+        if current.isValid():
+            result: SongResult = self.proxy.data(current.siblingAtColumn(0), RESULT_ROLE)
+            self.show_result(result)
+            self.selected.emit(result.path)
+
+    def show_result(self, result: SongResult) -> None:
+        self.answer.setHtml(details_html(result))
+        p = result.prediction
+        no_prompt = "(the offline model uses no prompt)" if p and p.backend == "local" else ""
+        self.prompt.setPlainText(p.prompt if p and p.prompt else no_prompt)
+        raw = p.raw_response if p else (result.error.raw_text if result.error else "")
+        self.response.setPlainText(raw or "(no raw response)")
+
+    def select_path(self, path: str) -> bool:
+        for r in range(self.proxy.rowCount()):
+            index = self.proxy.index(r, 0)
+            if self.proxy.data(index, RESULT_ROLE).path == path:
+                self.table.selectRow(r)
+                self.table.scrollTo(index)
+                return True
+        return False
+
+
+class MetricsTab(QWidget):
+    SUMMARY = (
+        ("accuracy", "Accuracy", "pct"), ("macro_f1", "Macro F1", ""),
+        ("top2_accuracy", "Top-2 accuracy", "pct"), ("songs_scored", "Songs scored", ""),
+        ("failed_songs", "Failed songs", ""), ("mean_confidence", "Mean confidence", ""),
+        ("expected_calibration_error", "Calibration error (ECE)", ""),
+        ("input_tokens", "Input tokens", ""), ("output_tokens", "Output tokens", ""),
+        ("total_cost_usd", "Total cost", "usd"), ("cost_per_song_usd", "Cost per song", "usd"),
+        ("latency_p50_s", "Latency p50", "s"), ("latency_p95_s", "Latency p95", "s"),
+        ("songs_per_minute", "Songs per minute", ""),
+    )
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.values: dict[str, QLabel] = {}
+        form = QFormLayout()
+        for key, label, _kind in self.SUMMARY:
+            value = QLabel("—")
+            value.setObjectName(f"metric_{key}")
+            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.values[key] = value
+            form.addRow(label, value)
+        self.per_genre = QTableWidget(0, 5)
+        self.per_genre.setObjectName("perGenreTable")
+        self.per_genre.setHorizontalHeaderLabels(
+            ["Genre", "Precision", "Recall", "F1", "Support"])
+        self.per_genre.verticalHeader().setVisible(False)
+        self.per_genre.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.targets = QTableWidget(0, 3)
+        self.targets.setObjectName("targetsTable")
+        self.targets.setHorizontalHeaderLabels(["Target", "Goal", "Met"])
+        self.targets.verticalHeader().setVisible(False)
+        self.targets.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        left = QWidget()
+        left.setLayout(form)
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(self.per_genre)
+        right.addWidget(self.targets)
+        layout = QHBoxLayout(self)
+        layout.addWidget(left)
+        layout.addWidget(right, 1)
+        self.metrics: dict[str, Any] = {}
+
+    def set_metrics(self, m: dict[str, Any]) -> None:
+        self.metrics = m
+        for key, _label, kind in self.SUMMARY:
+            self.values[key].setText(_fmt(m.get(key), kind))
+        per = m.get("per_genre") or {}
+        self.per_genre.setRowCount(len(per))
+        for row, (genre, v) in enumerate(per.items()):
+            cells = (genre, f"{v['precision']:.2f}", f"{v['recall']:.2f}", f"{v['f1']:.2f}",
+                     str(v["support"]))
+            for col, text in enumerate(cells):
+                self.per_genre.setItem(row, col, QTableWidgetItem(text))
+        targets = m.get("targets") or []
+        self.targets.setRowCount(len(targets))
+        for row, t in enumerate(targets):
+            met = {True: "yes", False: "no", None: "—"}[t["met"]]
+            for col, text in enumerate((t["name"], t["goal"], met)):
+                self.targets.setItem(row, col, QTableWidgetItem(text))
+
+
+class PlotsTab(QWidget):
+    """The report's four panels on a QtAgg canvas, drawn by the core's plot functions."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.figure = Figure(figsize=(9, 6.5), dpi=90, layout="constrained")
+        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas.setObjectName("plotsCanvas")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.canvas)
+        self.draw_count = 0
+        self._pending: tuple[dict[str, Any], list[SongResult]] | None = None
+        self._last_draw = 0.0
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self._draw_pending)
+
+    def update_plots(self, metrics: dict[str, Any], results: list[SongResult]) -> None:
+        self._pending = (metrics, results)
+        if self._timer.isActive():
+            return
+        wait = PLOT_INTERVAL_MS - (time.monotonic() - self._last_draw) * 1000
+        self._timer.start(max(0, int(wait)))
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        if self._pending is not None and not self._timer.isActive():
+            self._timer.start(0)
+
+    def _draw_pending(self) -> None:
+        if self._pending is None or not self.isVisible():
+            return  # drawn when the tab is shown
+        from genre_desktop.core.plots import (
+            plot_confidence_histogram,
+            plot_confusion,
+            plot_per_genre_accuracy,
+            plot_reliability,
+        )
+
+        metrics, results = self._pending
+        self._pending = None
+        self.figure.clear()
+        axes = self.figure.subplots(2, 2)
+        plot_confusion(axes[0, 0], metrics)
+        plot_per_genre_accuracy(axes[0, 1], metrics)
+        plot_confidence_histogram(axes[1, 0], results)
+        plot_reliability(axes[1, 1], metrics)
+        self.canvas.draw_idle()
+        self.draw_count += 1
+        self._last_draw = time.monotonic()
+
+
+class ResultsPanel(QTabWidget):
+    """Tagged songs, Metrics, Plots; fed with result batches during a run."""
+
+    metrics_updated = Signal(dict)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.tagged = TaggedSongsTab()
+        self.metrics_tab = MetricsTab()
+        self.plots = PlotsTab()
+        self.addTab(self.tagged, "Tagged songs")
+        self.addTab(self.metrics_tab, "Metrics")
+        self.addTab(self.plots, "Plots")
+        self.songs_asked: int | None = None
+        self.elapsed_s: float | None = None
+        self._computing = False
+        self._dirty = False
+        self._metrics_timer = QTimer(self)
+        self._metrics_timer.setSingleShot(True)
+        self._metrics_timer.setInterval(METRICS_INTERVAL_MS)
+        self._metrics_timer.timeout.connect(self._recompute)
+
+    def add_results(self, results: list[SongResult]) -> None:
+        if not results:
+            return
+        self.tagged.add_results(results)
+        self.schedule_metrics()
+
+    def clear(self) -> None:
+        self.tagged.model.clear()
+        self.tagged.add_results([])
+        self.metrics_tab.set_metrics({})
+
+    def results(self) -> list[SongResult]:
+        return self.tagged.model.results()
+
+    def schedule_metrics(self) -> None:
+        if not self._metrics_timer.isActive():
+            self._metrics_timer.start()
+
+    def _recompute(self) -> None:
+        if self._computing:
+            self._dirty = True
+            return
+        from genre_desktop.core.metrics import compute_metrics
+
+        results = self.results()
+        asked, elapsed = self.songs_asked, self.elapsed_s
+        self._computing = True
+        self._dirty = False
+        run_task(lambda: compute_metrics(results, songs_asked=asked or len(results),
+                                         elapsed_s=elapsed),
+                 lambda m: self._apply_metrics(m, results), self._metrics_failed)
+
+    def _apply_metrics(self, metrics: dict[str, Any], results: list[SongResult]) -> None:
+        self._computing = False
+        self.metrics_tab.set_metrics(metrics)
+        self.plots.update_plots(metrics, results)
+        self.metrics_updated.emit(metrics)
+        if self._dirty:
+            self.schedule_metrics()
+
+    def _metrics_failed(self, _text: str) -> None:
+        self._computing = False
+
+    def is_settled(self) -> bool:
+        """No metrics computation pending (tests wait for this)."""
+        return not (self._computing or self._dirty or self._metrics_timer.isActive())

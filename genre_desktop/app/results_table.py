@@ -1,0 +1,165 @@
+"""Tagged songs table: one row per classified (or failed) song, with correct/incorrect marks
+and a highlight for answers below the user's confidence threshold."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QBrush, QColor
+
+from genre_desktop.core.results import SongResult
+
+COLUMNS = ("", "File", "Actual", "Predicted", "Confidence", "Alternatives", "Model",
+           "Cost $", "Latency s")
+COL_MARK, COL_FILE, COL_ACTUAL, COL_PRED, COL_CONF, COL_ALT, COL_MODEL, COL_COST, COL_LAT = range(9)
+RESULT_ROLE = Qt.ItemDataRole.UserRole + 1
+SORT_ROLE = Qt.ItemDataRole.UserRole + 2
+LOW_CONFIDENCE_BG = QColor("#fff1b8")
+CORRECT = QColor("#1b7f3b")
+WRONG = QColor("#b3261e")
+
+
+def mark_for(result: SongResult) -> str:
+    if result.prediction is None:
+        return "!"
+    if result.is_correct is None:
+        return "?"
+    return "✓" if result.is_correct else "✗"
+
+
+class TaggedSongsModel(QAbstractTableModel):
+    """Results in arrival order; a re-classified song replaces its old row in place."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._results: list[SongResult] = []
+        self._index: dict[str, int] = {}
+        self.threshold = 0.5
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._results)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        if (orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole
+                and section == COL_MARK):
+            return "✓ correct, ✗ wrong, ? no known genre, ! failed"
+        return None
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = 0) -> Any:
+        if not index.isValid():
+            return None
+        result = self._results[index.row()]
+        col = index.column()
+        p = result.prediction
+        if role == RESULT_ROLE:
+            return result
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._text(result, col)
+        if role == SORT_ROLE:
+            if col == COL_CONF:
+                return p.confidence if p else -1.0
+            if col == COL_COST:
+                return p.cost_usd if p else -1.0
+            if col == COL_LAT:
+                return p.latency_s if p else -1.0
+            return self._text(result, col).lower()
+        if role == Qt.ItemDataRole.ForegroundRole and col in (COL_MARK, COL_PRED):
+            if p is None:
+                return QBrush(WRONG)
+            if result.is_correct is not None:
+                return QBrush(CORRECT if result.is_correct else WRONG)
+        if role == Qt.ItemDataRole.BackgroundRole and self.is_low(result):
+            return QBrush(LOW_CONFIDENCE_BG)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if result.error is not None:
+                return f"{result.error.reason}: {result.error.message}"
+            if self.is_low(result):
+                return f"Confidence below the {self.threshold:.2f} threshold"
+        if role == Qt.ItemDataRole.TextAlignmentRole and col in (COL_CONF, COL_COST, COL_LAT):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.TextAlignmentRole and col == COL_MARK:
+            return int(Qt.AlignmentFlag.AlignCenter)
+        return None
+
+    def is_low(self, result: SongResult) -> bool:
+        return result.prediction is not None and result.prediction.confidence < self.threshold
+
+    @staticmethod
+    def _text(result: SongResult, col: int) -> str:
+        p = result.prediction
+        if col == COL_MARK:
+            return mark_for(result)
+        if col == COL_FILE:
+            return result.file
+        if col == COL_ACTUAL:
+            return result.actual_genre or ""
+        if p is None:
+            return f"failed: {result.error.reason}" if (col == COL_PRED and result.error) else ""
+        if col == COL_PRED:
+            return p.predicted_genre
+        if col == COL_CONF:
+            return f"{p.confidence:.2f}"
+        if col == COL_ALT:
+            return ", ".join(f"{g} {c:.2f}" for g, c in p.alternative_genres[:3])
+        if col == COL_MODEL:
+            return p.model if p.backend in p.model else f"{p.backend}: {p.model}"
+        if col == COL_COST:
+            return f"{p.cost_usd:.5f}"
+        if col == COL_LAT:
+            return f"{p.latency_s:.2f}"
+        return ""
+
+    # -- batch edits ------------------------------------------------------------------------
+    def add_results(self, results: Sequence[SongResult]) -> None:
+        fresh: list[SongResult] = []
+        replaced: list[int] = []
+        for result in results:
+            at = self._index.get(result.path)
+            if at is None:
+                fresh.append(result)
+            else:
+                self._results[at] = result
+                replaced.append(at)
+        if replaced:
+            self.dataChanged.emit(self.index(min(replaced), 0),
+                                  self.index(max(replaced), len(COLUMNS) - 1))
+        if fresh:
+            # The same song twice within one batch: keep the last answer.
+            unique: dict[str, SongResult] = {}
+            for result in fresh:
+                unique[result.path] = result
+            first = len(self._results)
+            self.beginInsertRows(QModelIndex(), first, first + len(unique) - 1)
+            for offset, result in enumerate(unique.values()):
+                self._index[result.path] = first + offset
+                self._results.append(result)
+            self.endInsertRows()
+
+    def set_threshold(self, value: float) -> None:
+        self.threshold = float(value)
+        if self._results:
+            self.dataChanged.emit(self.index(0, 0),
+                                  self.index(len(self._results) - 1, len(COLUMNS) - 1))
+
+    def clear(self) -> None:
+        self.beginResetModel()
+        self._results = []
+        self._index = {}
+        self.endResetModel()
+
+    def results(self) -> list[SongResult]:
+        return list(self._results)
+
+    def result_for(self, path: str) -> SongResult | None:
+        at = self._index.get(path)
+        return None if at is None else self._results[at]
+
+    def low_confidence_count(self) -> int:
+        return sum(1 for r in self._results if self.is_low(r))

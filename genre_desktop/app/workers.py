@@ -1,0 +1,179 @@
+"""The only place where Qt meets the core: background tasks and the classification run.
+
+Orange's worker pattern: the core exposes plain functions that report progress through a
+callback and check a cancel flag; here a QThread runs such a function and relays each event
+as a queued signal. The GUI thread never calls the core's blocking functions itself.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, QTimer, Signal, Slot
+
+
+class CancelEvent:
+    """A CancelFlag (core.types) the GUI sets and the core polls."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+
+# -- one-shot tasks on the global thread pool ----------------------------------------------------
+class _TaskSignals(QObject):
+    finished = Signal(object)
+    failed = Signal(str)
+
+
+class _Task(QRunnable):
+    def __init__(self, fn: Callable[[], Any], signals: _TaskSignals) -> None:
+        super().__init__()
+        self._fn = fn
+        self.signals = signals
+        self.setAutoDelete(True)
+
+    def run(self) -> None:
+        try:
+            result = self._fn()
+        except Exception as exc:  # a task failure is shown to the user, never raised into Qt
+            detail = f"{type(exc).__name__}: {exc}"
+            traceback.print_exc()
+            self.signals.failed.emit(detail)
+            return
+        self.signals.finished.emit(result)
+
+
+_live_signals: set[_TaskSignals] = set()  # keep signal objects alive until delivery
+
+
+def run_task(
+    fn: Callable[[], Any],
+    on_done: Callable[[Any], None] | None = None,
+    on_error: Callable[[str], None] | None = None,
+    pool: QThreadPool | None = None,
+) -> None:
+    """Run `fn()` on a pool thread; `on_done(result)` / `on_error(text)` run on the GUI thread."""
+    signals = _TaskSignals()
+    _live_signals.add(signals)
+
+    def _done(result: Any) -> None:
+        _live_signals.discard(signals)
+        if on_done is not None:
+            on_done(result)
+
+    def _fail(text: str) -> None:
+        _live_signals.discard(signals)
+        if on_error is not None:
+            on_error(text)
+
+    signals.finished.connect(_done)
+    signals.failed.connect(_fail)
+    (pool or QThreadPool.globalInstance()).start(_Task(fn, signals))
+
+
+# -- the classification run ----------------------------------------------------------------------
+RunFunction = Callable[[Callable[[Any], None], CancelEvent], Any]
+
+
+class _RunThread(QThread):
+    event = Signal(object)
+    done = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, fn: RunFunction, cancel: CancelEvent) -> None:
+        super().__init__()
+        self._fn = fn
+        self._cancel = cancel
+
+    def run(self) -> None:
+        try:
+            result = self._fn(self.event.emit, self._cancel)
+        except Exception as exc:  # the run could not start or crashed: one message for the GUI
+            traceback.print_exc()
+            self.failed.emit(f"{type(exc).__name__}: {exc}")
+            return
+        self.done.emit(result)
+
+
+class RunController(QObject):
+    """Runs one pipeline call on a QThread and hands its events to the GUI in batches.
+
+    Events arrive as queued signals; they are buffered and delivered every `batch_ms` as one
+    list, so the GUI updates its models once per batch however fast songs finish.
+    """
+
+    events = Signal(list)  # list of core progress events, in order
+    finished = Signal(object)  # the run's return value
+    failed = Signal(str)
+
+    def __init__(self, parent: QObject | None = None, batch_ms: int = 150) -> None:
+        super().__init__(parent)
+        self._thread: _RunThread | None = None
+        self._cancel = CancelEvent()
+        self._pending: list[Any] = []
+        self._flush_timer = QTimer(self)
+        self._flush_timer.setInterval(batch_ms)
+        self._flush_timer.timeout.connect(self._flush)
+
+    def is_running(self) -> bool:
+        return self._thread is not None and self._thread.isRunning()
+
+    def start(self, fn: RunFunction) -> None:
+        if self.is_running():
+            raise RuntimeError("a run is already going")
+        self._cancel = CancelEvent()
+        self._pending = []
+        thread = _RunThread(fn, self._cancel)
+        thread.event.connect(self._on_event)
+        thread.done.connect(self._on_done)
+        thread.failed.connect(self._on_failed)
+        self._thread = thread
+        self._flush_timer.start()
+        thread.start()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def wait(self, ms: int = 30000) -> bool:
+        """Block until the thread ends (used at shutdown and in tests, never in a slot)."""
+        return True if self._thread is None else bool(self._thread.wait(ms))
+
+    @Slot(object)
+    def _on_event(self, event: Any) -> None:
+        # A method of this GUI-thread QObject, so the cross-thread signal is queued.
+        self._pending.append(event)
+
+    def _flush(self) -> None:
+        if self._pending:
+            batch, self._pending = self._pending, []
+            self.events.emit(batch)
+
+    def _finish(self) -> None:
+        self._flush_timer.stop()
+        self._flush()
+        if self._thread is not None:
+            self._thread.wait(2000)
+            self._thread.deleteLater()
+            self._thread = None
+
+    @Slot(object)
+    def _on_done(self, result: Any) -> None:
+        self._finish()
+        self.finished.emit(result)
+
+    @Slot(str)
+    def _on_failed(self, text: str) -> None:
+        self._finish()
+        self.failed.emit(text)
