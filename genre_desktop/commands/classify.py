@@ -1,0 +1,157 @@
+"""`genre-desktop classify DIR`: classify a folder of songs headless and write the reports."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from typing import Any
+
+EXIT_SETUP = 2  # the run could not start
+EXIT_CANCELLED = 130  # stopped by Ctrl+C; finished songs are stored and reported
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "classify",
+        help="classify a folder of songs and write bedrock_results/",
+        description="Classify every song under DIR (GTZAN layout <genre>/<file> or any folder) "
+        "and write the standard reports to OUT/bedrock_results/. Per-song failures are listed "
+        "in the summary and errors.log; the exit status is non-zero only when the run cannot "
+        "start (or is cancelled). Settings come from settings.toml in the config folder, then "
+        "REGION / MODEL_NAME / SAMPLES_PER_GENRE, then these flags.",
+    )
+    p.add_argument("dir", nargs="?", metavar="DIR", help="folder of songs (or one file)")
+    p.add_argument("--backend", choices=("local", "bedrock", "ensemble"),
+                   help="local: the offline model (default); bedrock: an LLM; ensemble: both")
+    p.add_argument("--model", help="Bedrock model ID or inference profile")
+    p.add_argument("--profile", help="AWS profile (from ~/.aws or one saved in the app)")
+    p.add_argument("--region", help="AWS region")
+    p.add_argument("--endpoint-url", help="a Bedrock-compatible endpoint instead of AWS")
+    p.add_argument("--samples-per-genre", type=int, metavar="N",
+                   help="stratified random sample of N songs per genre (0: all)")
+    p.add_argument("--seed", type=int, help="random seed of the sample")
+    p.add_argument("--workers", type=int, metavar="N", help="classification threads")
+    p.add_argument("--extract-workers", type=int, metavar="N",
+                   help="feature extraction processes (default: one per core)")
+    p.add_argument("--max-seconds", type=float, help="analyse at most this much of each song")
+    p.add_argument("--reference", metavar="TABLE", help="labelled feature table (CSV)")
+    p.add_argument("--out", metavar="DIR", help="reports go to DIR/bedrock_results/")
+    p.add_argument("--resume", metavar="RUN", help="continue a run by its id, skipping "
+                   "finished songs (DIR may be left out)")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="with --resume: classify songs that failed earlier again")
+    p.add_argument("--no-cache", action="store_true", help="do not use the feature cache")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+    return p
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "backend": args.backend, "model": args.model, "profile": args.profile,
+        "region": args.region, "endpoint_url": args.endpoint_url,
+        "samples_per_genre": args.samples_per_genre, "seed": args.seed, "workers": args.workers,
+        "extract_workers": args.extract_workers, "max_seconds": args.max_seconds,
+        "reference": args.reference, "out_dir": args.out,
+    }
+
+
+def _fail(message: str) -> int:
+    print(f"genre-desktop classify: {message}", file=sys.stderr)
+    return EXIT_SETUP
+
+
+def run(args: argparse.Namespace) -> int:
+    from genre_desktop.core.runs import RunSetupError, resume_run, start_run
+    from genre_desktop.core.settings import SettingsError, load_settings
+
+    try:
+        if args.resume:
+            # Only flags given now change a resumed run; the file and env do not.
+            given = {k: v for k, v in _overrides(args).items() if v is not None}
+            prepared = resume_run(args.resume, overrides=given)
+        else:
+            if not args.dir:
+                return _fail("give a folder of songs (DIR) or --resume RUN.")
+            settings = load_settings(overrides=_overrides(args))
+            prepared = start_run(args.dir, settings)
+    except (RunSetupError, SettingsError) as exc:
+        return _fail(str(exc))
+    with prepared.store:
+        return _run_prepared(prepared, args)
+
+
+def _run_prepared(prepared: Any, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from genre_desktop.core.pipeline import PipelineError, PipelineProgress, run_pipeline
+    from genre_desktop.core.reports import write_reports
+
+    store, settings = prepared.store, prepared.settings
+    verb = "Resuming" if prepared.resumed else "Starting"
+    print(f"{verb} run {store.run_id}: {len(prepared.songs)} songs, backend "
+          f"{prepared.backend.name} ({prepared.backend.model}), store {store.path}", flush=True)
+    cancel = threading.Event()
+
+    def on_sigint(_sig: int, _frame: Any) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        print("\nCancelling: finishing songs in flight (Ctrl+C again to stop now)...",
+              file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    bar = tqdm(total=len(prepared.songs), unit="song", disable=args.no_progress,
+               dynamic_ncols=True, file=sys.stderr)
+
+    def on_progress(ev: PipelineProgress) -> None:
+        bar.n = ev.done
+        acc = f"{ev.accuracy:.0%}" if ev.accuracy is not None else "-"
+        bar.set_postfix_str(f"acc {acc} cost ${ev.cost_usd:.4f} errors {ev.errors}",
+                            refresh=False)
+        bar.refresh()
+
+    fatal = ""
+    try:
+        summary = run_pipeline(prepared.songs, prepared.backend, store, settings,
+                               progress=on_progress, cancel=cancel,
+                               retry_failed=args.retry_failed, use_cache=not args.no_cache)
+    except PipelineError as exc:
+        fatal, summary = str(exc), None
+    finally:
+        bar.close()
+        signal.signal(signal.SIGINT, previous)
+
+    results = store.results()
+    paths = write_reports(
+        results, settings.out_dir, songs_asked=len(prepared.songs), elapsed_s=store.elapsed_s(),
+        run_info={"run_id": store.run_id, **{k: v for k, v in store.meta().items()
+                                            if k != "settings"}},
+    )
+    _print_summary(results, len(prepared.songs), paths["tagged_songs.json"].parent)
+    if fatal:
+        print(f"The run stopped: {fatal}\nResume it with --resume {store.run_id}",
+              file=sys.stderr)
+        return 1
+    if summary is not None and summary.cancelled:
+        print(f"Cancelled. Resume with: genre-desktop classify --resume {store.run_id}")
+        return EXIT_CANCELLED
+    return 0
+
+
+def _print_summary(results: list[Any], asked: int, folder: Any) -> None:
+    from genre_desktop.core.metrics import compute_metrics
+
+    m = compute_metrics(results, songs_asked=asked)
+    acc = f"{m['accuracy']:.1%}" if m["accuracy"] is not None else "n/a"
+    print(f"Classified {m['songs_tagged']} of {asked} songs; accuracy {acc} on "
+          f"{m['songs_scored']} songs of known genre; cost ${m['total_cost_usd']:.4f}; "
+          f"{m['failed_songs']} failed.")
+    failed = [r for r in results if r.error is not None]
+    for r in failed[:20]:
+        print(f"  FAILED {r.file}: {r.error.reason}: {r.error.message}")
+    if len(failed) > 20:
+        print(f"  ... and {len(failed) - 20} more (see errors.log)")
+    print(f"Reports: {folder}")

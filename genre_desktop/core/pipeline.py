@@ -1,0 +1,300 @@
+"""A batch run: songs -> features (process pool) -> classification (thread pool) -> store.
+
+Orange-style worker: `run_pipeline` is a plain blocking function given the songs, a backend, a
+store, a progress callback and a cancel flag. The CLI calls it directly; the app calls it on a
+worker thread and only relays the progress events as signals. Progress callbacks always run on
+the thread that called `run_pipeline`, in the order results were stored.
+
+Each finished song is stored before its progress event goes out, so cancelling (or killing the
+process) never loses a finished result, and a resumed run skips every stored song.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from genre_desktop.core.results import SongResult
+from genre_desktop.core.settings import Settings
+from genre_desktop.core.songs import Song
+from genre_desktop.core.store import RunStore
+from genre_desktop.core.types import Backend, CancelFlag, Prediction, SongError, SongFeatures
+
+
+class ExtractFn(Protocol):
+    def __call__(
+        self, paths: Sequence[str], *, workers: int | None = ..., progress: Any = ...,
+        cancel: CancelFlag | None = ..., max_seconds: float = ..., use_cache: bool = ...,
+    ) -> Iterable[tuple[str, SongFeatures | SongError]]: ...
+
+
+class PipelineError(RuntimeError):
+    """The run itself broke (not one song): finished songs are stored, resume continues."""
+
+
+@dataclass
+class PipelineProgress:
+    """One progress event; `latest` is the result just stored (None for the first event)."""
+
+    done: int  # songs with a stored result, earlier sessions of this run included
+    total: int  # songs the run was asked to do
+    errors: int
+    scored: int  # finished songs with a known genre
+    correct: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    elapsed_s: float  # this session
+    eta_s: float | None
+    stage: str  # "starting" | "running" | "finished" | "cancelled"
+    latest: SongResult | None = None
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.correct / self.scored if self.scored else None
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 1.0
+
+
+@dataclass
+class PipelineSummary:
+    run_id: str
+    total: int
+    done: int
+    errors: int
+    cancelled: bool
+    elapsed_s: float  # this session
+    skipped: int  # already stored when this session started (resume)
+    results: list[SongResult] = field(default_factory=list)  # this session's, in finish order
+    classify_busy_s: float = 0.0  # summed wall time of classification calls
+    workers: int = 1
+    last: PipelineProgress | None = None
+
+    @property
+    def classify_utilisation(self) -> float:
+        """Share of the classification pool's capacity that was busy during the session."""
+        capacity = self.elapsed_s * self.workers
+        return self.classify_busy_s / capacity if capacity > 0 else 0.0
+
+
+class _Stop:
+    """The user's cancel flag, or our own when the caller's progress callback raised."""
+
+    def __init__(self, user: CancelFlag | None) -> None:
+        self.user = user
+        self.internal = threading.Event()
+
+    def is_set(self) -> bool:
+        return self.internal.is_set() or (self.user is not None and self.user.is_set())
+
+
+_DONE = object()
+_SKIPPED = object()
+
+
+class _Tally:
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.done = self.errors = self.scored = self.correct = 0
+        self.input_tokens = self.output_tokens = 0
+        self.cost_usd = 0.0
+
+    def add(self, r: SongResult) -> None:
+        self.done += 1
+        if r.prediction is None:
+            self.errors += 1
+            return
+        p = r.prediction
+        self.input_tokens += p.input_tokens
+        self.output_tokens += p.output_tokens
+        self.cost_usd += p.cost_usd
+        if r.is_correct is not None:
+            self.scored += 1
+            self.correct += int(r.is_correct)
+
+    def event(self, stage: str, elapsed: float, eta: float | None,
+              latest: SongResult | None) -> PipelineProgress:
+        return PipelineProgress(
+            self.done, self.total, self.errors, self.scored, self.correct, self.input_tokens,
+            self.output_tokens, self.cost_usd, elapsed, eta, stage, latest,
+        )
+
+
+def _default_extract() -> ExtractFn:
+    from genre_desktop.core.features import extract_many
+
+    return extract_many
+
+
+def _classify_one(backend: Backend, features: SongFeatures, song: Song) -> SongResult:
+    started = time.perf_counter()
+    try:
+        # The song's own table row must never be its neighbour or few-shot example.
+        answer: Prediction | SongError = backend.classify(
+            features, exclude_refs=frozenset({Path(song.path).name})
+        )
+    except Exception as exc:  # a backend bug must not end the batch: it is this song's error
+        answer = SongError(
+            "backend_failure",
+            f"The {getattr(backend, 'name', '?')} backend failed: {type(exc).__name__}: "
+            f"{str(exc)[:200]}",
+            stage="classify", path=song.path,
+        )
+    seconds = time.perf_counter() - started
+    result = SongResult(song.path, song.actual_genre, seconds=seconds, note=features.note)
+    if isinstance(answer, Prediction):
+        if not answer.latency_s:
+            answer.latency_s = seconds
+        result.prediction = answer
+    else:
+        result.error = answer
+    result.finished_at = time.time()
+    return result
+
+
+def run_pipeline(
+    songs: Sequence[Song],
+    backend: Backend,
+    store: RunStore,
+    settings: Settings,
+    *,
+    progress: Callable[[PipelineProgress], None] | None = None,
+    cancel: CancelFlag | None = None,
+    retry_failed: bool = False,
+    extract: ExtractFn | None = None,
+    use_cache: bool = True,
+) -> PipelineSummary:
+    """Classify every song not yet in `store`; returns when all are done or after a cancel."""
+    started_at, t0 = time.time(), time.perf_counter()
+    stop = _Stop(cancel)
+    extract_fn = extract or _default_extract()
+    earlier = {r.path: r for r in store.results()}
+    if retry_failed:
+        earlier = {p: r for p, r in earlier.items() if r.ok}
+    by_path = {s.path: s for s in songs}
+    todo = [s for s in songs if s.path not in earlier]
+    tally = _Tally(len(songs))
+    for r in earlier.values():
+        if r.path in by_path:
+            tally.add(r)
+    summary = PipelineSummary(store.run_id, len(songs), tally.done, tally.errors, False, 0.0,
+                              skipped=tally.done, workers=settings.workers)
+    busy = [0.0]
+    busy_lock = threading.Lock()
+    results_q: queue.Queue[Any] = queue.Queue()
+    # Bound the queued classifications so cancel takes effect quickly and memory stays flat.
+    slots = threading.BoundedSemaphore(settings.workers * 2 + 2)
+    feeder_error: list[BaseException] = []
+
+    def emit(stage: str, latest: SongResult | None) -> None:
+        elapsed = time.perf_counter() - t0
+        session_done = tally.done - summary.skipped
+        remaining = tally.total - tally.done
+        eta = elapsed / session_done * remaining if session_done else None
+        event = tally.event(stage, elapsed, eta, latest)
+        summary.last = event
+        if progress is not None:
+            progress(event)
+
+    def classify_task(features: SongFeatures, song: Song) -> None:
+        try:
+            if stop.is_set():
+                results_q.put(_SKIPPED)
+                return
+            result = _classify_one(backend, features, song)
+            with busy_lock:
+                busy[0] += result.seconds
+            results_q.put(result)
+        finally:
+            slots.release()
+
+    def feed(pool: ThreadPoolExecutor) -> None:
+        items: Iterator[tuple[str, SongFeatures | SongError]] = iter(())
+        try:
+            items = iter(extract_fn(
+                [s.path for s in todo], workers=settings.extract_workers, cancel=stop,
+                max_seconds=settings.max_seconds, use_cache=use_cache,
+            ))
+            for path, item in items:
+                if stop.is_set():
+                    break
+                song = by_path[path]
+                if isinstance(item, SongError):
+                    results_q.put(SongResult(song.path, song.actual_genre, error=item,
+                                             finished_at=time.time()))
+                    continue
+                if not _acquire(slots, stop):
+                    break
+                pool.submit(classify_task, item, song)
+        except BaseException as exc:  # surfaced on the caller's thread after the drain
+            feeder_error.append(exc)
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()  # a generator: lets the extractor stop its process pool now
+            pool.shutdown(wait=True)
+            results_q.put(_DONE)
+
+    emit("starting", None)
+    pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="classify")
+    feeder = threading.Thread(target=feed, args=(pool,), name="pipeline-feed", daemon=True)
+    if todo:
+        feeder.start()
+    else:
+        pool.shutdown()
+    try:
+        while todo:
+            item = results_q.get()
+            if item is _DONE:
+                break
+            if item is _SKIPPED:
+                continue
+            store.save(item)
+            tally.add(item)
+            summary.results.append(item)
+            emit("running", item)
+    except BaseException:
+        stop.internal.set()  # the callback raised (or KeyboardInterrupt): wind down, keep results
+        _drain(results_q, store, summary, feeder)
+        raise
+    finally:
+        summary.elapsed_s = time.perf_counter() - t0
+        summary.classify_busy_s = busy[0]
+        summary.cancelled = stop.is_set() and tally.done < tally.total
+        summary.done, summary.errors = tally.done, tally.errors
+        store.add_session(started_at, summary.elapsed_s, len(summary.results), summary.cancelled)
+    if feeder_error and not summary.cancelled:
+        exc = feeder_error[0]
+        raise PipelineError(f"Feature extraction stopped: {type(exc).__name__}: {exc}") from exc
+    emit("cancelled" if summary.cancelled else "finished", None)
+    return summary
+
+
+def _acquire(slots: threading.BoundedSemaphore, stop: _Stop) -> bool:
+    while not slots.acquire(timeout=0.2):
+        if stop.is_set():
+            return False
+    return True
+
+
+def _drain(results_q: queue.Queue[Any], store: RunStore, summary: PipelineSummary,
+           feeder: threading.Thread) -> None:
+    """Store what is still finishing after an abort, so nothing that completed is lost."""
+    while feeder.is_alive() or not results_q.empty():
+        try:
+            item = results_q.get(timeout=0.2)
+        except queue.Empty:
+            continue
+        if item is _DONE:
+            break
+        if isinstance(item, SongResult):
+            store.save(item)
+            summary.results.append(item)

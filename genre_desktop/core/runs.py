@@ -1,0 +1,129 @@
+"""Starting and resuming batch runs: the glue the CLI and the app share.
+
+`start_run` discovers and samples the songs, builds the backend and opens a new store recording
+what was asked; `resume_run` reopens a store with the settings it was started with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from genre_desktop import __version__
+from genre_desktop.core.resources import resource
+from genre_desktop.core.settings import Settings, merge
+from genre_desktop.core.songs import Song, discover_songs, sample_songs
+from genre_desktop.core.store import RunStore
+from genre_desktop.core.types import Backend
+
+
+class RunSetupError(RuntimeError):
+    """The run cannot start: no songs, unknown run, a backend that cannot be built."""
+
+
+@dataclass
+class PreparedRun:
+    store: RunStore
+    songs: list[Song]
+    backend: Backend
+    settings: Settings
+    resumed: bool
+
+
+def prompt_template_hash() -> str:
+    """sha256 over the shipped prompt templates, so a run records which prompt it used."""
+    folder = resource("prompts")
+    digest = hashlib.sha256()
+    if folder.is_dir():
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            digest.update(path.relative_to(folder).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def build_backend(settings: Settings) -> Backend:
+    """The backend the settings name; raises RunSetupError when it cannot be built."""
+    try:
+        if settings.backend == "local":
+            from genre_desktop.core.backends.local import LocalBackend
+
+            return LocalBackend(**_local_kwargs(settings))
+        bedrock = _bedrock(settings)
+        if settings.backend == "bedrock":
+            return bedrock
+        from genre_desktop.core.backends.ensemble import EnsembleBackend
+        from genre_desktop.core.backends.local import LocalBackend
+
+        return EnsembleBackend([LocalBackend(**_local_kwargs(settings)), bedrock])
+    except RunSetupError:
+        raise
+    except Exception as exc:  # missing credentials, bad reference table, ...
+        raise RunSetupError(
+            f"Cannot set up the {settings.backend} backend: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _local_kwargs(settings: Settings) -> dict[str, Any]:
+    return {"reference": settings.reference} if settings.reference else {}
+
+
+def _bedrock(settings: Settings) -> Backend:
+    from genre_desktop.core.backends.bedrock import BedrockBackend, BedrockConfig
+
+    config = BedrockConfig(
+        model_id=settings.model, profile=settings.profile, region=settings.region,
+        endpoint_url=settings.endpoint_url, reference_path=settings.reference,
+        # One HTTP connection per classification thread, at least botocore's default.
+        max_pool_connections=max(10, settings.workers),
+    )
+    return BedrockBackend(config)
+
+
+def run_meta(settings: Settings, backend: Backend) -> dict[str, Any]:
+    return {
+        "backend": getattr(backend, "name", settings.backend),
+        "model": getattr(backend, "model", settings.model),
+        "prompt_template_hash": prompt_template_hash(),
+        "app_version": __version__,
+    }
+
+
+def start_run(folder: str | Path, settings: Settings, *, backend: Backend | None = None,
+              run_id: str | None = None) -> PreparedRun:
+    """Discover and sample the songs under `folder` and open a new run store for them."""
+    try:
+        found = discover_songs(folder)
+    except FileNotFoundError as exc:
+        raise RunSetupError(str(exc)) from exc
+    songs = sample_songs(found, settings.samples_per_genre, settings.seed)
+    if not songs:
+        raise RunSetupError(f"No audio files found under {folder}.")
+    backend = backend or build_backend(settings)
+    meta = {**run_meta(settings, backend), "folder": str(Path(folder).resolve())}
+    store = RunStore.create(songs, settings=settings.to_dict(), meta=meta, run_id=run_id)
+    return PreparedRun(store, songs, backend, settings, resumed=False)
+
+
+def resume_run(run: str | Path, *, overrides: dict[str, Any] | None = None,
+               backend: Backend | None = None) -> PreparedRun:
+    """Reopen a run with the settings it started with (flags may change e.g. workers)."""
+    from genre_desktop.core.store import StoreError
+
+    try:
+        store = RunStore.open(run)
+    except StoreError as exc:
+        raise RunSetupError(str(exc)) from exc
+    meta = store.meta()
+    settings = merge(Settings(), meta["settings"], source=f"run {store.run_id}")
+    if overrides:
+        settings = merge(settings, {k: v for k, v in overrides.items() if v is not None},
+                         source="command line")
+    settings.validate()
+    try:
+        backend = backend or build_backend(settings)
+    except RunSetupError:
+        store.close()
+        raise
+    return PreparedRun(store, store.planned_songs(), backend, settings, resumed=True)

@@ -1,0 +1,168 @@
+"""The batch pipeline: every song once, errors as values, cancel keeps results, resume, songs."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from batch_helpers import SlowEchoBackend, fake_extract
+
+from genre_desktop.core.pipeline import PipelineProgress, run_pipeline
+from genre_desktop.core.settings import Settings
+from genre_desktop.core.songs import Song, discover_songs, genre_from_path, sample_songs
+from genre_desktop.core.store import RunStore
+from genre_desktop.core.types import GENRES
+
+
+def _songs(n: int, bad: int = 0) -> list[Song]:
+    out = [Song(f"/m/{GENRES[i % 10]}/{GENRES[i % 10]}.{i:05d}.wav", GENRES[i % 10])
+           for i in range(n)]
+    out += [Song(f"/m/rock/broken{i}.bad", "rock") for i in range(bad)]
+    return out
+
+
+def _run(songs, backend, store, workers=3, **kw):
+    events: list[PipelineProgress] = []
+    summary = run_pipeline(songs, backend, store, Settings(workers=workers),
+                           progress=events.append, extract=fake_extract, **kw)
+    return summary, events
+
+
+def test_every_song_once_with_live_progress():
+    songs = _songs(25)
+    backend = SlowEchoBackend(delay=0.01)
+    with RunStore.create(songs, settings={}) as store:
+        summary, events = _run(songs, backend, store, workers=3)
+        stored = store.results()
+    assert sorted(backend.seen) == sorted(s.path for s in songs)
+    assert [r.path for r in stored] == [s.path for s in songs]
+    assert backend.max_running <= 3
+    # The song's own file name is excluded from the reference (never its own example).
+    assert all(ex == frozenset({Path(p).name}) for p, ex in zip(backend.seen, backend.excluded,
+                                                                strict=True))
+    assert events[0].stage == "starting" and events[-1].stage == "finished"
+    running = [e for e in events if e.stage == "running"]
+    assert [e.done for e in running] == list(range(1, 26))
+    assert all(e.latest is not None for e in running)
+    assert {e.latest.path for e in running} == {s.path for s in songs}
+    correct = sum(bool(r.is_correct) for r in stored)
+    final = events[-1]
+    assert final.done == final.total == 25 and final.errors == 0
+    assert final.accuracy == pytest.approx(correct / 25)
+    assert final.input_tokens == 2500 and final.cost_usd == pytest.approx(0.025)
+    assert running[-1].eta_s == pytest.approx(0.0)
+    assert summary.done == 25 and not summary.cancelled
+    assert 0.0 < summary.classify_utilisation <= 1.0
+
+
+def test_errors_are_values_and_the_batch_goes_on():
+    songs = _songs(12, bad=2)
+
+    class Exploding(SlowEchoBackend):
+        def classify(self, song, *, exclude_refs=frozenset()):
+            if song.path.endswith("00005.wav"):
+                raise RuntimeError("bug in a backend")
+            return super().classify(song, exclude_refs=exclude_refs)
+
+    with RunStore.create(songs, settings={}) as store:
+        summary, events = _run(songs, Exploding(fail_every=4), store, workers=2)
+        stored = {r.path: r for r in store.results()}
+    assert len(stored) == 14 and summary.done == 14
+    reasons = sorted(r.error.reason for r in stored.values() if r.error)
+    assert reasons.count("corrupt_audio") == 2
+    assert "backend_failure" in reasons and "unparseable_answer" in reasons
+    assert events[-1].errors == len(reasons) == summary.errors
+    crashed = stored["/m/jazz/jazz.00005.wav"].error
+    assert crashed.stage == "classify" and "RuntimeError" in crashed.message
+
+
+def test_cancel_keeps_every_finished_result_and_resume_finishes_the_rest():
+    songs = _songs(30)
+    cancel = threading.Event()
+    backend = SlowEchoBackend(delay=0.02)
+    with RunStore.create(songs, settings={}) as store:
+        run_id = store.run_id
+
+        def on_progress(ev: PipelineProgress) -> None:
+            if ev.done >= 5:
+                cancel.set()
+
+        summary = run_pipeline(songs, backend, store, Settings(workers=2),
+                               progress=on_progress, cancel=cancel, extract=fake_extract)
+        first = {r.path for r in store.results()}
+    assert summary.cancelled
+    # Songs the backend finished before the cancel took effect are all stored, none lost.
+    assert first == set(backend.seen)
+    assert 5 <= len(first) < 30
+
+    second_backend = SlowEchoBackend()
+    with RunStore.open(run_id) as store:
+        events: list[PipelineProgress] = []
+        summary2 = run_pipeline(store.planned_songs(), second_backend, store,
+                                Settings(workers=2), progress=events.append,
+                                extract=fake_extract)
+        final = store.results()
+        assert store.elapsed_s() >= summary.elapsed_s
+    assert not set(second_backend.seen) & first  # finished songs are skipped
+    assert summary2.skipped == len(first) and not summary2.cancelled
+    assert sorted(r.path for r in final) == sorted(s.path for s in songs)
+    assert events[0].done == len(first) and events[-1].done == 30
+
+
+def test_resume_retries_failed_songs_only_when_asked():
+    songs = _songs(8)
+    with RunStore.create(songs, settings={}) as store:
+        _run(songs, SlowEchoBackend(fail_every=2), store)
+        assert len(store.finished_paths(include_errors=False)) == 4
+        again = SlowEchoBackend()
+        _run(songs, again, store)
+        assert again.seen == []
+        _run(songs, again, store, retry_failed=True)
+        assert len(again.seen) == 4
+        assert len(store.finished_paths(include_errors=False)) == 8 and store.count() == 8
+
+
+def test_a_raising_progress_callback_stops_the_run_but_keeps_results():
+    songs = _songs(20)
+    with RunStore.create(songs, settings={}) as store:
+        def boom(ev: PipelineProgress) -> None:
+            if ev.done == 3:
+                raise KeyboardInterrupt
+
+        backend = SlowEchoBackend(delay=0.02)
+        with pytest.raises(KeyboardInterrupt):
+            run_pipeline(songs, backend, store, Settings(workers=2), progress=boom,
+                         extract=fake_extract)
+        assert {r.path for r in store.results()} == set(backend.seen)
+        assert 3 <= store.count() < 20
+
+
+def test_discover_and_sample_gtzan_layout(gtzan_dir):
+    songs = discover_songs(gtzan_dir)
+    by_genre = {g: [s for s in songs if s.actual_genre == g] for g in GENRES}
+    assert all(len(v) == 5 for v in by_genre.values())
+    unknown = [s for s in songs if s.actual_genre is None]
+    assert {Path(s.path).suffix for s in unknown} == {".au"}  # au/ is not a genre folder
+    sample = sample_songs(songs, 2, seed=1)
+    assert sum(s.actual_genre == "jazz" for s in sample) == 2
+    assert sum(s.actual_genre is None for s in sample) == 2
+    assert sample == sample_songs(songs, 2, seed=1)
+    assert sample != sample_songs(songs, 2, seed=2)
+    assert sample_songs(songs, 0) == songs == sample_songs(songs, None)
+
+
+def test_discover_any_folder(tmp_path):
+    (tmp_path / "Jazz").mkdir()
+    (tmp_path / "Jazz" / "a.WAV").write_bytes(b"x")
+    (tmp_path / "misc" / "deep").mkdir(parents=True)
+    (tmp_path / "misc" / "deep" / "b.flac").write_bytes(b"x")
+    (tmp_path / "misc" / "notes.txt").write_text("x")
+    (tmp_path / ".hidden").mkdir()
+    (tmp_path / ".hidden" / "c.wav").write_bytes(b"x")
+    songs = discover_songs(tmp_path)
+    assert [(Path(s.path).name, s.actual_genre) for s in songs] == [
+        ("a.WAV", "jazz"), ("b.flac", None)]
+    assert genre_from_path("/x/hiphop/y.au") == "hiphop"
+    with pytest.raises(FileNotFoundError):
+        discover_songs(tmp_path / "nope")
