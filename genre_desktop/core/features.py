@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 import numpy as np
 
@@ -20,8 +21,10 @@ from genre_desktop.core.resources import cache_dir
 # folder (a frozen app's own folder is read-only) saves seconds on every later start.
 os.environ.setdefault("NUMBA_CACHE_DIR", str(cache_dir() / "numba"))
 
+from genre_desktop.core._feature_batch import extract_many
 from genre_desktop.core.audio import AudioLoadError, load_audio
-from genre_desktop.core.types import FEATURE_COLUMNS, Features
+from genre_desktop.core.cache import FeatureCache, file_sha256
+from genre_desktop.core.types import FEATURE_COLUMNS, Features, SongError, SongFeatures
 
 
 def _librosa_version() -> str:
@@ -93,10 +96,90 @@ def extract_features(path: str | os.PathLike[str]) -> Features:
     return features_from_signal(audio.y, audio.sr)
 
 
+def window_features(y: np.ndarray, sr: int, window_s: float) -> list[Features]:
+    """Features of consecutive `window_s` windows (a last part of half a window or more counts)."""
+    size = round(window_s * sr)
+    if size <= 0 or len(y) <= 1.5 * size:
+        return []
+    starts = list(range(0, len(y) - size + 1, size))
+    rest = len(y) - (starts[-1] + size)
+    if rest >= size // 2:
+        starts.append(len(y) - rest)
+    return [features_from_signal(y[s : s + size], sr) for s in starts]
+
+
+def cache_settings(max_seconds: float | None, window_s: float) -> str:
+    """The extraction settings that change a result, as part of its cache key."""
+    return f"sr={SR};max={max_seconds};win={window_s}"
+
+
+def _content_hash(path: str) -> str:
+    try:
+        return file_sha256(path)
+    except OSError:
+        return ""  # missing, a folder, unreadable: load_audio says which
+
+
+def extract_song(
+    path: str | os.PathLike[str],
+    *,
+    max_seconds: float | None = DEFAULT_MAX_SECONDS,
+    window_s: float = 30.0,
+    use_cache: bool = True,
+    content_hash: str | None = None,
+) -> SongFeatures | SongError:
+    """Features of one file, or an error value: never raises for a bad file."""
+    spath = os.fspath(path)
+    digest = _content_hash(spath) if content_hash is None else content_hash
+    settings = cache_settings(max_seconds, window_s)
+    if use_cache and digest:
+        with FeatureCache() as cache:
+            hit = cache.get(digest, EXTRACTOR_VERSION, settings)
+        if hit is not None:
+            hit.path = spath
+            return hit
+    try:
+        audio = load_audio(spath, sr=SR, max_seconds=max_seconds)
+        song = SongFeatures(
+            path=spath,
+            features=features_from_signal(audio.y, audio.sr),
+            duration_s=audio.duration_s,
+            analysed_s=audio.analysed_s,
+            limited=audio.limited,
+            windows=window_features(audio.y, audio.sr, window_s),
+            content_hash=digest,
+            note=(
+                f"analysed the first {audio.analysed_s:.0f} s of {audio.duration_s:.0f} s"
+                if audio.limited
+                else ""
+            ),
+        )
+    except AudioLoadError as exc:
+        return SongError(reason=exc.reason, message=exc.message, stage="features", path=spath)
+    except MemoryError:
+        return SongError(
+            reason="too_large",
+            message=f"{Path(spath).name} is too large to analyse in memory.",
+            path=spath,
+        )
+    except Exception as exc:  # a batch must go on whatever one file does to librosa
+        return SongError(
+            reason="extraction_failed",
+            message=f"Feature extraction failed for {Path(spath).name}: {type(exc).__name__}.",
+            path=spath,
+        )
+    if use_cache and digest:
+        with FeatureCache() as cache:
+            cache.put(song, EXTRACTOR_VERSION, settings)
+    return song
+
+
 __all__ = [
     "DEFAULT_MAX_SECONDS",
     "EXTRACTOR_VERSION",
     "AudioLoadError",
     "extract_features",
+    "extract_many",
+    "extract_song",
     "features_from_signal",
 ]

@@ -1,0 +1,161 @@
+"""Many files at once: a process pool, results as they finish, progress, cancel, the cache.
+
+Only the parent process touches the SQLite cache (one writer, no lock contention); workers just
+compute. Errors are values: a bad file, or even a crashed worker, becomes a SongError and the
+batch goes on.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+from genre_desktop.core.types import CancelFlag, SongError, SongFeatures
+
+Result = SongFeatures | SongError
+Progress = Callable[[int, int], None]
+_DEFAULT_MAX = 600.0  # features.DEFAULT_MAX_SECONDS (not imported: avoids an import cycle)
+
+
+def _pool_context() -> mp.context.BaseContext:
+    # fork after Qt or other threads have started is unsafe; a forkserver that has already
+    # imported the extractor starts workers fast. Frozen builds and other systems use spawn.
+    if sys.platform.startswith("linux") and not getattr(sys, "frozen", False):
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["genre_desktop.core.features"])
+        return ctx
+    return mp.get_context("spawn")
+
+
+def _warm_worker() -> None:
+    import genre_desktop.core.features  # noqa: F401  (librosa, numba kernels from their cache)
+
+
+def _work(path: str, digest: str, max_seconds: float | None, window_s: float) -> Result:
+    from genre_desktop.core.features import extract_song
+
+    return extract_song(
+        path, max_seconds=max_seconds, window_s=window_s, use_cache=False, content_hash=digest
+    )
+
+
+def extract_many(
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    workers: int | None = None,
+    progress: Progress | None = None,
+    cancel: CancelFlag | None = None,
+    max_seconds: float | None = _DEFAULT_MAX,
+    window_s: float = 30.0,
+    use_cache: bool = True,
+) -> Iterator[tuple[str, Result]]:
+    """Yield (path, SongFeatures | SongError) for each path as results finish.
+
+    `workers` processes (default: the CPU count; 1 runs in this process); `progress(done, total)`
+    after each result; once `cancel.is_set()` no new file starts and the iterator ends.
+    """
+    from genre_desktop.core.cache import FeatureCache
+    from genre_desktop.core.features import EXTRACTOR_VERSION, _content_hash, cache_settings
+
+    todo = [os.fspath(p) for p in paths]
+    total = len(todo)
+    done = 0
+    settings = cache_settings(max_seconds, window_s)
+    cache = FeatureCache() if use_cache else None
+
+    def finish(path: str, result: Result) -> tuple[str, Result]:
+        nonlocal done
+        done += 1
+        if cache is not None and isinstance(result, SongFeatures) and result.content_hash:
+            cache.put(result, EXTRACTOR_VERSION, settings)
+        if progress is not None:
+            progress(done, total)
+        return path, result
+
+    def cancelled() -> bool:
+        return cancel is not None and cancel.is_set()
+
+    try:
+        pending: list[tuple[str, str]] = []
+        for path in todo:
+            if cancelled():
+                return
+            digest = _content_hash(path)
+            hit = cache.get(digest, EXTRACTOR_VERSION, settings) if cache and digest else None
+            if hit is not None:
+                hit.path = path
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+                yield path, hit
+            else:
+                pending.append((path, digest))
+
+        n_workers = min(workers or os.cpu_count() or 1, len(pending))
+        if n_workers <= 1:
+            for path, digest in pending:
+                if cancelled():
+                    return
+                yield finish(path, _work(path, digest, max_seconds, window_s))
+            return
+        yield from _run_pool(pending, n_workers, max_seconds, window_s, finish, cancelled)
+    finally:
+        if cache is not None:
+            cache.close()
+
+
+def _run_pool(
+    pending: list[tuple[str, str]],
+    n_workers: int,
+    max_seconds: float | None,
+    window_s: float,
+    finish: Callable[[str, Result], tuple[str, Result]],
+    cancelled: Callable[[], bool],
+) -> Iterator[tuple[str, Result]]:
+    queue = list(reversed(pending))
+    pool = ProcessPoolExecutor(n_workers, mp_context=_pool_context(), initializer=_warm_worker)
+    running: dict[Future[Result], str] = {}
+    try:
+        while queue or running:
+            # Keep every worker busy plus one queued task each; no more, so cancel is quick.
+            while queue and len(running) < 2 * n_workers and not cancelled():
+                path, digest = queue.pop()
+                running[pool.submit(_work, path, digest, max_seconds, window_s)] = path
+            if cancelled():
+                return
+            finished, _ = wait(list(running), timeout=0.25, return_when=FIRST_COMPLETED)
+            broken = False
+            for fut in finished:
+                path = running.pop(fut)
+                try:
+                    result = fut.result()
+                except BrokenProcessPool:
+                    broken = True
+                    result = SongError(
+                        reason="worker_crashed",
+                        message=f"The worker analysing {Path(path).name} stopped unexpectedly.",
+                        path=path,
+                    )
+                except Exception as exc:  # pickling trouble and the like: still a value
+                    result = SongError(
+                        reason="extraction_failed",
+                        message=f"Feature extraction failed for {Path(path).name}: "
+                        f"{type(exc).__name__}.",
+                        path=path,
+                    )
+                yield finish(path, result)
+            if broken:
+                # A dead pool fails every task it held; run those again in a fresh pool.
+                queue.extend((p, "") for p in running.values())
+                running.clear()
+                pool.shutdown(wait=False, cancel_futures=True)
+                pool = ProcessPoolExecutor(
+                    n_workers, mp_context=_pool_context(), initializer=_warm_worker
+                )
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,120 @@
+"""A SQLite cache of extracted features, keyed by file content and extractor version.
+
+The key is the sha256 of the file's bytes plus the extractor version and the extraction
+settings, so a renamed or moved song is still found and a new extractor never reads old numbers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import sqlite3
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from genre_desktop.core.resources import cache_dir
+from genre_desktop.core.types import SongFeatures
+
+CACHE_FILE = "features.sqlite3"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS features (
+    content_hash TEXT NOT NULL,
+    extractor TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (content_hash, extractor, settings)
+)
+"""
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class FeatureCache:
+    """Feature results per (content hash, extractor version, settings) in one SQLite file."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else cache_dir() / CACHE_FILE
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn: sqlite3.Connection | None = None
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(_SCHEMA)
+            self._conn = conn
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> FeatureCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def get(self, content_hash: str, extractor: str, settings: str) -> SongFeatures | None:
+        """The cached result (with an empty path: the caller knows it), or None."""
+        try:
+            row = self._db().execute(
+                "SELECT payload FROM features WHERE content_hash=? AND extractor=? AND settings=?",
+                (content_hash, extractor, settings),
+            ).fetchone()
+        except sqlite3.DatabaseError:
+            return None  # a damaged cache is only a slower run
+        if row is None:
+            return None
+        try:
+            data: dict[str, Any] = json.loads(row[0])
+            return SongFeatures(**data)
+        except (ValueError, TypeError):
+            return None
+
+    def put(self, song: SongFeatures, extractor: str, settings: str) -> None:
+        data = asdict(song)
+        data["path"] = ""  # the same bytes may live at many paths
+        # Caching is best effort: the result itself is already in hand.
+        with contextlib.suppress(sqlite3.DatabaseError):
+            self._db().execute(
+                "INSERT OR REPLACE INTO features VALUES (?, ?, ?, ?, ?)",
+                (song.content_hash, extractor, settings, json.dumps(data), time.time()),
+            )
+
+    def clear(self) -> int:
+        """Delete every entry; returns how many there were."""
+        db = self._db()
+        count = int(db.execute("SELECT COUNT(*) FROM features").fetchone()[0])
+        db.execute("DELETE FROM features")
+        db.execute("VACUUM")
+        return count
+
+    def info(self) -> dict[str, Any]:
+        db = self._db()
+        count, versions = db.execute(
+            "SELECT COUNT(*), COUNT(DISTINCT extractor) FROM features"
+        ).fetchone()
+        size = sum(
+            p.stat().st_size
+            for p in self.path.parent.glob(self.path.name + "*")
+            if p.is_file()
+        )
+        return {
+            "path": str(self.path),
+            "entries": int(count),
+            "extractor_versions": int(versions),
+            "size_bytes": int(size),
+        }
