@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 # Xvfb, Secret Service and PulseAudio fixtures: see tests/harness/__init__.py
-pytest_plugins = ("harness.fixtures",)
+pytest_plugins = ("harness.fixtures", "bedrock_server")
 
 
 def require(condition: bool, why: str) -> None:

@@ -1,0 +1,231 @@
+"""The setup check: can this machine classify with Bedrock? One plain function, step by step.
+
+Steps: credentials found; Bedrock reachable (ListFoundationModels); model access (the model is
+listed and ACTIVE, via GetFoundationModel); feature extraction on a sample (a 30 s synthetic
+signal, or a file the user gives); prompt generation; one small inference. Each yields a
+StepResult with PASS/FAIL/SKIP, a reason and, on failure, a hint. The CLI prints them; the app
+shows them as they arrive through `on_step`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from genre_desktop.core.backends.registry import (
+    DEFAULT_MODEL,
+    ModelRegistry,
+    base_model_id,
+    is_inference_profile,
+)
+
+PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
+
+
+@dataclass
+class StepResult:
+    name: str
+    status: str  # PASS | FAIL | SKIP
+    reason: str
+    hint: str = ""
+    duration_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status != FAIL
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _access_hint(region: str) -> str:
+    return ("Request access to the model in the Bedrock console, Model access page: "
+            f"https://{region}.console.aws.amazon.com/bedrock/home?region={region}#/modelaccess")
+
+
+def _client_error(exc: Exception) -> tuple[str, str]:
+    """(code, message) of a botocore error, without anything secret."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        err = response.get("Error", {})
+        return str(err.get("Code", "")), str(err.get("Message", ""))
+    return type(exc).__name__, str(exc)
+
+
+def synthetic_clip(seconds: float = 30.0, sr: int = 22050):
+    """A 30 s test signal with a beat, a chord and some noise: enough for every feature."""
+    import numpy as np
+
+    t = np.arange(int(seconds * sr)) / sr
+    rng = np.random.default_rng(7)
+    chord = sum(np.sin(2 * np.pi * f * t) for f in (220.0, 277.2, 329.6)) / 3
+    beat = (np.sin(2 * np.pi * 2.0 * t) > 0.95).astype(float) * rng.normal(0, 0.5, t.size)
+    return (0.4 * chord + 0.3 * beat + 0.02 * rng.normal(size=t.size)).astype("float32"), sr
+
+
+def run_checks(
+    *,
+    profile: str | None = None,
+    region: str | None = None,
+    model: str | None = None,
+    endpoint_url: str | None = None,
+    clip: str | None = None,
+    on_step: Callable[[StepResult], None] | None = None,
+    timeout_s: float = 30.0,
+) -> list[StepResult]:
+    """Run every step (later steps are skipped when what they need failed)."""
+    from genre_desktop.core.credentials import CredentialsError, describe_credentials, make_session
+    from genre_desktop.core.types import SongFeatures
+
+    model = model or DEFAULT_MODEL
+    results: list[StepResult] = []
+
+    def record(name: str, started: float, status: str, reason: str, hint: str = "") -> None:
+        step = StepResult(name, status, reason, hint, time.monotonic() - started)
+        results.append(step)
+        if on_step is not None:
+            on_step(step)
+
+    # 1. credentials
+    t0 = time.monotonic()
+    session = None
+    try:
+        session = make_session(profile, region)
+        where = describe_credentials(session)
+        if where:
+            record("credentials", t0, PASS, f"Found credentials: {where}; region "
+                   f"{session.region_name}.")
+        else:
+            session = None
+            record("credentials", t0, FAIL, "No AWS credentials were found.",
+                   "Add a profile in the app (kept in the system keyring), run `aws configure`, "
+                   "or set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY.")
+    except CredentialsError as exc:
+        record("credentials", t0, FAIL, str(exc),
+               "Pick another profile or add one; check the keyring is unlocked.")
+    except Exception as exc:
+        record("credentials", t0, FAIL, f"Credentials could not be loaded ({type(exc).__name__}).",
+               "Check ~/.aws/config and ~/.aws/credentials.")
+    the_region = session.region_name if session is not None else (region or "us-east-1")
+
+    # 2. Bedrock reachable (control plane)
+    t0 = time.monotonic()
+    listed: dict[str, str] | None = None
+    control = None
+    if session is None:
+        record("bedrock_reachable", t0, SKIP, "Needs credentials.")
+    else:
+        try:
+            from botocore.config import Config
+
+            control = session.client(
+                "bedrock", endpoint_url=endpoint_url or None,
+                config=Config(connect_timeout=timeout_s, read_timeout=timeout_s,
+                              retries={"mode": "standard", "total_max_attempts": 2}))
+            summaries = control.list_foundation_models(byOutputModality="TEXT")["modelSummaries"]
+            listed = {s["modelId"]: (s.get("modelLifecycle") or {}).get("status", "")
+                      for s in summaries}
+            record("bedrock_reachable", t0, PASS,
+                   f"Bedrock in {the_region} lists {len(listed)} text models.")
+        except Exception as exc:
+            code, msg = _client_error(exc)
+            hint = ("The profile needs the bedrock:ListFoundationModels permission."
+                    if "AccessDenied" in code or "Unrecognized" in code else
+                    "Check the network, the region (Bedrock is not in every region) and any "
+                    "endpoint setting.")
+            record("bedrock_reachable", t0, FAIL, f"{code}: {msg}".strip(": "), hint)
+
+    # 3. model access
+    t0 = time.monotonic()
+    base = base_model_id(model)
+    if control is None or listed is None:
+        record("model_access", t0, SKIP, "Needs Bedrock to be reachable.")
+    elif base not in listed:
+        record("model_access", t0, FAIL, f"{base} is not offered in {the_region}.",
+               "Pick another model or region; `aws bedrock list-foundation-models` shows them.")
+    else:
+        try:
+            details = control.get_foundation_model(modelIdentifier=base)["modelDetails"]
+            status = (details.get("modelLifecycle") or {}).get("status", "")
+            if status == "ACTIVE":
+                kind = "inference profile over " if is_inference_profile(model) else ""
+                record("model_access", t0, PASS, f"{kind}{details.get('modelName', base)} is "
+                       f"listed and ACTIVE (the inference step proves access is granted).")
+            else:
+                record("model_access", t0, FAIL, f"{base} is {status or 'not active'}.",
+                       "Legacy models stop serving; choose a current model.")
+        except Exception as exc:
+            code, msg = _client_error(exc)
+            record("model_access", t0, FAIL, f"{code}: {msg}".strip(": "),
+                   _access_hint(the_region))
+
+    # 4. feature extraction (no AWS needed)
+    t0 = time.monotonic()
+    features = None
+    try:
+        from genre_desktop.core.features import extract_features, features_from_signal
+
+        if clip:
+            features = extract_features(clip)
+            what = "the given file"
+        else:
+            y, sr = synthetic_clip()
+            features = features_from_signal(y, sr)
+            what = "a 30 s synthetic test signal"
+        record("feature_extraction", t0, PASS,
+               f"{len(features)} features from {what} (tempo {features['tempo']:.0f} BPM).")
+    except Exception as exc:
+        features = None
+        record("feature_extraction", t0, FAIL, f"{type(exc).__name__}: {exc}",
+               "Check the file is a readable WAV/AU; reinstall if librosa fails to import.")
+
+    # 5. prompt generation
+    t0 = time.monotonic()
+    prompt = None
+    if features is None:
+        record("prompt", t0, SKIP, "Needs features.")
+    else:
+        try:
+            from genre_desktop.core.prompt import build_prompt
+
+            prompt = build_prompt(features)
+            record("prompt", t0, PASS, f"Prompt of {len(prompt.full_text)} characters "
+                   f"(about {len(prompt.full_text) // 4} tokens), "
+                   f"{len(prompt.examples)} few-shot examples.")
+        except Exception as exc:
+            record("prompt", t0, FAIL, f"{type(exc).__name__}: {exc}",
+                   "The prompt templates in resources/ may be damaged; reinstall.")
+
+    # 6. one inference
+    t0 = time.monotonic()
+    if session is None or features is None or prompt is None:
+        record("inference", t0, SKIP, "Needs credentials, features and a prompt.")
+    else:
+        from genre_desktop.core.backends.bedrock import BedrockBackend, BedrockConfig
+        from genre_desktop.core.types import SongError
+
+        backend = BedrockBackend(
+            BedrockConfig(model_id=model, profile=profile, region=the_region,
+                          endpoint_url=endpoint_url, read_timeout_s=max(timeout_s, 60.0),
+                          max_retries=2, backoff_base_s=0.5, retry_mode="standard"),
+            registry=ModelRegistry.load())
+        song = SongFeatures(path="", features=features, duration_s=30.0, analysed_s=30.0)
+        answer = backend.classify(song)
+        if isinstance(answer, SongError):
+            hint = _access_hint(the_region) if answer.reason == "access_denied" else ""
+            if answer.reason in ("unparseable_answer", "unknown_genre", "truncated_answer",
+                                 "refusal"):
+                hint = "The model answered but not in the expected JSON; try another model."
+            record("inference", t0, FAIL, f"{answer.reason}: {answer.message}", hint)
+        else:
+            record("inference", t0, PASS,
+                   f"{model} answered {answer.predicted_genre} ({answer.confidence:.0%}) in "
+                   f"{answer.latency_s:.1f} s; {answer.input_tokens}+{answer.output_tokens} "
+                   f"tokens, ${answer.cost_usd:.5f}.")
+    return results
+
+
+def all_passed(results: list[StepResult]) -> bool:
+    return all(r.status == PASS for r in results)

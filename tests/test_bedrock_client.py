@@ -1,0 +1,238 @@
+"""The real boto3 Bedrock client against the local wire-compatible server: endpoints, signing,
+retries (counted on the server), errors as values, the shared rate limiter."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from bedrock_server import (
+    ACCESS_KEY,
+    BedrockServer,
+    access_denied,
+    garbage_body,
+    genre_answer,
+    internal_error,
+    model_not_ready,
+    slow,
+    throttle,
+    unavailable,
+    validation_error,
+)
+
+from genre_desktop.core.backends.bedrock import BedrockBackend, BedrockConfig, make_client
+from genre_desktop.core.backends.ratelimit import RateLimiter, shared_limiter
+from genre_desktop.core.backends.registry import CLAUDE_3_HAIKU, MIXTRAL_8X7B
+from genre_desktop.core.types import SongError
+
+
+def fast_config(**kw) -> BedrockConfig:
+    """Real retry logic with millisecond backoff so the tests stay quick."""
+    base = dict(model_id=CLAUDE_3_HAIKU, retry_mode="standard", botocore_attempts=1,
+                max_retries=4, backoff_base_s=0.01, backoff_max_s=0.05, read_timeout_s=10.0,
+                requests_per_minute=None, tokens_per_minute=None)
+    base.update(kw)
+    return BedrockConfig(**base)
+
+
+def request(backend: BedrockBackend, text: str = "Which genre? Example genre: jazz") -> dict:
+    return backend.build_request("You classify music.", text)
+
+
+def test_standard_endpoint_env_vars_reach_the_local_server(bedrock_server: BedrockServer):
+    runtime = make_client("bedrock-runtime")
+    control = make_client("bedrock")
+    assert runtime.meta.endpoint_url == bedrock_server.url
+    assert control.meta.endpoint_url == bedrock_server.url
+    backend = BedrockBackend(fast_config())
+    response, attempts = backend.converse(request(backend))
+    assert not isinstance(response, SongError)
+    assert attempts == 1
+    call = bedrock_server.converse_calls()[-1]
+    # botocore signed it with the throwaway keys, for service "bedrock" in the region asked for
+    assert call.signed and call.signature_ok
+    assert call.headers["authorization"].startswith(f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/")
+    assert (call.region, call.service) == ("us-east-1", "bedrock")
+    assert call.model_id == CLAUDE_3_HAIKU
+    assert call.body["inferenceConfig"] == {"maxTokens": 1024, "temperature": 0.1}
+    assert call.system_text == "You classify music."
+
+
+def test_explicit_endpoint_and_region_win_over_the_environment(bedrock_server, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "http://127.0.0.1:9")  # nothing there
+    backend = BedrockBackend(fast_config(endpoint_url=bedrock_server.url, region="eu-west-3"))
+    response, _ = backend.converse(request(backend))
+    assert not isinstance(response, SongError)
+    assert bedrock_server.converse_calls()[-1].region == "eu-west-3"
+
+
+def test_a_throttle_storm_is_retried_until_it_passes(bedrock_server):
+    bedrock_server.queue(throttle(), times=3)
+    backend = BedrockBackend(fast_config(max_retries=4))
+    response, attempts = backend.converse(request(backend))
+    assert not isinstance(response, SongError)
+    assert attempts == 4
+    assert bedrock_server.count() == 4
+
+
+def test_throttling_that_outlasts_the_retries_is_a_throttled_error(bedrock_server):
+    bedrock_server.queue(throttle(), times=20)
+    backend = BedrockBackend(fast_config(max_retries=2))
+    response, attempts = backend.converse(request(backend))
+    assert isinstance(response, SongError)
+    assert response.reason == "throttled" and response.stage == "classify"
+    assert attempts == 3 and bedrock_server.count() == 3
+    assert bedrock_server.pending() == 17
+
+
+def test_server_errors_and_model_not_ready_are_retried(bedrock_server):
+    for behaviour in (internal_error(), unavailable(), model_not_ready()):
+        bedrock_server.queue(behaviour)
+    backend = BedrockBackend(fast_config(max_retries=3))
+    response, attempts = backend.converse(request(backend))
+    assert not isinstance(response, SongError)
+    assert attempts == 4 and bedrock_server.count() == 4
+
+
+def test_botocore_retries_inside_a_call_are_counted(bedrock_server):
+    bedrock_server.queue(internal_error())
+    backend = BedrockBackend(fast_config(botocore_attempts=2, max_retries=0))
+    response, attempts = backend.converse(request(backend))
+    assert not isinstance(response, SongError)
+    assert response["ResponseMetadata"]["RetryAttempts"] == 1  # botocore did this retry
+    assert attempts == 2 and bedrock_server.count() == 2
+
+
+@pytest.mark.parametrize(("behaviour", "reason"), [
+    (access_denied(), "access_denied"),
+    (validation_error(), "invalid_request"),
+])
+def test_access_denied_and_validation_errors_are_never_retried(bedrock_server, behaviour, reason):
+    bedrock_server.queue(behaviour, times=5)
+    # botocore may retry too (3 attempts): neither layer may retry these
+    backend = BedrockBackend(fast_config(botocore_attempts=3, max_retries=4))
+    response, attempts = backend.converse(request(backend))
+    assert isinstance(response, SongError) and response.reason == reason
+    assert attempts == 1 and bedrock_server.count() == 1
+    assert ACCESS_KEY not in response.message
+
+
+def test_a_wrong_secret_fails_the_signature_check_and_is_not_retried(bedrock_server):
+    bedrock_server.secrets = {ACCESS_KEY: "not-the-secret-boto3-signed-with"}
+    backend = BedrockBackend(fast_config())
+    response, attempts = backend.converse(request(backend))
+    assert isinstance(response, SongError) and response.reason == "access_denied"
+    assert attempts == 1 and bedrock_server.count() == 1
+    assert not bedrock_server.calls[-1].signature_ok
+
+
+def test_a_read_timeout_is_retried_then_reported(bedrock_server):
+    bedrock_server.queue(slow(1.5))
+    backend = BedrockBackend(fast_config(read_timeout_s=0.4, max_retries=2))
+    response, attempts = backend.converse(request(backend))
+    assert not isinstance(response, SongError)
+    assert attempts == 2
+
+    bedrock_server.queue(slow(1.5), times=3)
+    response, attempts = backend.converse(request(backend))
+    assert isinstance(response, SongError) and response.reason == "timeout"
+    assert attempts == 3
+
+
+def test_an_unreadable_http_body_is_an_error_value(bedrock_server):
+    bedrock_server.queue(garbage_body())
+    backend = BedrockBackend(fast_config())
+    response, _ = backend.converse(request(backend))
+    assert isinstance(response, SongError) and response.reason == "bad_response"
+    assert bedrock_server.count() == 1
+
+
+def test_unreachable_endpoint_is_an_error_value(bedrock_server):
+    backend = BedrockBackend(fast_config(endpoint_url="http://127.0.0.1:9", max_retries=1,
+                                         connect_timeout_s=1.0))
+    response, attempts = backend.converse(request(backend))
+    assert isinstance(response, SongError) and response.reason == "unreachable"
+    assert attempts == 2
+
+
+def test_mixtral_gets_the_system_text_inside_the_user_message(bedrock_server):
+    backend = BedrockBackend(fast_config(model_id=MIXTRAL_8X7B))
+    response, _ = backend.converse(backend.build_request("SYSTEM RULES", "the song"))
+    assert not isinstance(response, SongError)
+    call = bedrock_server.converse_calls()[-1]
+    assert "system" not in call.body
+    assert call.user_text.startswith("SYSTEM RULES") and call.user_text.endswith("the song")
+    assert call.model_id == MIXTRAL_8X7B
+
+
+class FakeClock:
+    """Limiter time that advances only when the limiter sleeps: no timing in the test."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept = 0.0
+        self.lock = threading.Lock()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self.lock:
+            self.now += seconds
+            self.slept += seconds
+
+
+def test_the_rate_limiter_gates_every_http_attempt(bedrock_server):
+    clock = FakeClock()
+    limiter = RateLimiter(requests_per_minute=2, clock=clock, sleep=clock.sleep)
+    backend = BedrockBackend(fast_config(botocore_attempts=2, max_retries=0), limiter=limiter)
+    bedrock_server.queue(internal_error())  # botocore's own retry must pass the limiter too
+    response, attempts = backend.converse(request(backend))
+    assert not isinstance(response, SongError) and attempts == 2
+    assert clock.slept == 0.0  # two requests fit in the burst of 2
+    response, _ = backend.converse(request(backend))
+    assert not isinstance(response, SongError)
+    assert clock.slept == pytest.approx(30.0, abs=0.3)  # 2/min: the third waits half a minute
+    assert bedrock_server.count() == 3
+
+
+def test_one_limiter_per_profile_region_and_model_shared_by_backends(bedrock_server):
+    a = BedrockBackend(fast_config(requests_per_minute=100, tokens_per_minute=50_000))
+    b = BedrockBackend(fast_config(requests_per_minute=100, tokens_per_minute=50_000))
+    c = BedrockBackend(fast_config(model_id=MIXTRAL_8X7B, requests_per_minute=100,
+                                   tokens_per_minute=50_000))
+    for backend in (a, b, c):
+        backend.client()
+    assert a._limiter is b._limiter
+    assert a._limiter is not c._limiter
+    assert a._limiter is shared_limiter(None, "us-east-1", CLAUDE_3_HAIKU, 100, 50_000)
+
+
+def test_many_workers_share_one_client_and_count_their_own_attempts(bedrock_server):
+    bedrock_server.queue(throttle(), times=4)
+    backend = BedrockBackend(fast_config(max_retries=8))
+    results: list[tuple[object, int]] = []
+    lock = threading.Lock()
+
+    def work() -> None:
+        out = backend.converse(request(backend))
+        with lock:
+            results.append(out)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(not isinstance(r, SongError) for r, _ in results)
+    # every attempt of every worker reached the server, and none was double counted
+    assert sum(n for _, n in results) == bedrock_server.count() == 8 + 4
+
+
+def test_a_scripted_answer_round_trips(bedrock_server):
+    bedrock_server.queue(genre_answer("reggae", 0.7))
+    backend = BedrockBackend(fast_config())
+    response, _ = backend.converse(request(backend))
+    assert '"predicted_genre": "reggae"' in response["output"]["message"]["content"][0]["text"]
+    assert response["usage"]["totalTokens"] == (response["usage"]["inputTokens"]
+                                                + response["usage"]["outputTokens"])
