@@ -29,6 +29,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--profile", help="AWS profile (from ~/.aws or one saved in the app)")
     p.add_argument("--region", help="AWS region")
     p.add_argument("--endpoint-url", help="a Bedrock-compatible endpoint instead of AWS")
+    p.add_argument("--requests-per-minute", type=float, metavar="N",
+                   help="client-side limit of Bedrock requests per minute")
+    p.add_argument("--tokens-per-minute", type=float, metavar="N",
+                   help="client-side limit of Bedrock tokens per minute")
     p.add_argument("--samples-per-genre", type=int, metavar="N",
                    help="stratified random sample of N songs per genre (0: all)")
     p.add_argument("--seed", type=int, help="random seed of the sample")
@@ -52,6 +56,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "backend": args.backend, "model": args.model, "profile": args.profile,
         "region": args.region, "endpoint_url": args.endpoint_url,
+        "requests_per_minute": args.requests_per_minute,
+        "tokens_per_minute": args.tokens_per_minute,
         "samples_per_genre": args.samples_per_genre, "seed": args.seed, "workers": args.workers,
         "extract_workers": args.extract_workers, "max_seconds": args.max_seconds,
         "reference": args.reference, "out_dir": args.out,

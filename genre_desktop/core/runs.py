@@ -72,11 +72,14 @@ def _local_kwargs(settings: Settings) -> dict[str, Any]:
 def _bedrock(settings: Settings) -> Backend:
     from genre_desktop.core.backends.bedrock import BedrockBackend, BedrockConfig
 
+    limits = {k: v for k, v in (("requests_per_minute", settings.requests_per_minute),
+                                 ("tokens_per_minute", settings.tokens_per_minute))
+              if v is not None}
     config = BedrockConfig(
         model_id=settings.model, profile=settings.profile, region=settings.region,
         endpoint_url=settings.endpoint_url, reference_path=settings.reference,
         # One HTTP connection per classification thread, at least botocore's default.
-        max_pool_connections=max(10, settings.workers),
+        max_pool_connections=max(10, settings.workers), **limits,
     )
     return BedrockBackend(config)
 

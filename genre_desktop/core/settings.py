@@ -51,6 +51,8 @@ class Settings:
     model: str = DEFAULT_MODEL
     profile: str | None = None  # AWS profile name (its secrets live in ~/.aws or the keyring)
     endpoint_url: str | None = None  # a Bedrock-compatible endpoint (tests, proxies)
+    requests_per_minute: float | None = None  # client-side limits; None: the backend's default
+    tokens_per_minute: float | None = None
     samples_per_genre: int | None = None  # None or 0: every song
     seed: int = 42
     workers: int = 4  # classification threads (LLM calls are I/O bound)
