@@ -52,6 +52,7 @@ class Call:
     region: str = ""
     service: str = ""
     at: float = 0.0
+    reply: Reply | None = None  # what the server answered
 
     @property
     def system_text(self) -> str:
@@ -391,6 +392,7 @@ class _Handler(BaseHTTPRequestHandler):
                     signed="authorization" in headers, signature_ok=ok, region=region,
                     service=service, at=time.monotonic())
         reply = self.owner.handle(call)
+        call.reply = reply
         if reply.delay_s > 0:
             time.sleep(reply.delay_s)
         payload = reply.body
