@@ -63,8 +63,8 @@ def hpss_waveforms(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Harmonic and percussive waveforms of `y`, as librosa.effects.hpss(y) returns them.
 
-    `D` is librosa.stft(y) with the same n_fft/hop and `mag` its magnitude, shared with the
-    other features so the STFT is computed once.
+    `D` is librosa.stft(y, pad_mode="reflect") with the same n_fft/hop and `mag` its
+    magnitude, shared with the other features so the STFT is computed once.
     """
     import librosa
 
@@ -75,10 +75,9 @@ def hpss_waveforms(
     zero = mag == 0
     phase = D / (mag + zero)
     phase.real += zero
-    y_h = librosa.istft(
-        (mag * mask_h) * phase, n_fft=n_fft, hop_length=hop_length, length=len(y), dtype=y.dtype
-    )
-    y_p = librosa.istft(
-        (mag * mask_p) * phase, n_fft=n_fft, hop_length=hop_length, length=len(y), dtype=y.dtype
-    )
-    return y_h, y_p
+    # As librosa < 0.10 did (and the table with it): invert without `length`, then zero-pad
+    # the tail to len(y). Passing `length` instead changes harmony/perceptr means visibly.
+    y_h = librosa.istft((mag * mask_h) * phase, n_fft=n_fft, hop_length=hop_length, dtype=y.dtype)
+    y_p = librosa.istft((mag * mask_p) * phase, n_fft=n_fft, hop_length=hop_length, dtype=y.dtype)
+    n = len(y)
+    return librosa.util.fix_length(y_h, size=n), librosa.util.fix_length(y_p, size=n)

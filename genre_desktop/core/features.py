@@ -1,10 +1,12 @@
 """The 58 GTZAN features of the Kaggle table, faithful to it and fast.
 
-The table was made with librosa defaults on 22,050 Hz mono audio: each librosa.feature call on
-its own, librosa.effects.hpss for the harmonic/percussive waveforms and librosa.beat.beat_track
-for the tempo (see `genre_desktop.core._plain_recipe`). This module computes the same numbers
-from one shared STFT, with an exact faster median filter inside HPSS, and skips the beat
-tracker's dynamic programme (the tempo comes before it and is all the table keeps).
+The table was made with the librosa defaults of its time (< 0.10) on 22,050 Hz mono audio: each
+librosa.feature call on its own, librosa.effects.hpss for the harmonic/percussive waveforms and
+librosa.beat.beat_track for the tempo (`genre_desktop.core._plain_recipe` spells it out, with
+the two old defaults that matter: reflect padding and HPSS's zero-padded tail). This module
+computes the same numbers from one shared STFT, with an exact faster median filter inside
+HPSS, and skips the beat tracker's dynamic programme (the tempo comes before it and is all the
+table keeps).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ DEFAULT_MAX_SECONDS = 600.0
 SR = 22050
 N_FFT = 2048
 HOP = 512
+PAD = "reflect"  # librosa < 0.10 centred frames this way, and the table with it
 
 
 def _mean_var(out: Features, name: str, values: np.ndarray) -> None:
@@ -56,14 +59,14 @@ def features_from_signal(y: np.ndarray, sr: int = SR) -> Features:
     from genre_desktop.core._fast_hpss import hpss_waveforms
 
     y = np.ascontiguousarray(y, dtype=np.float32)
-    D = librosa.stft(y, n_fft=N_FFT, hop_length=HOP)
+    D = librosa.stft(y, n_fft=N_FFT, hop_length=HOP, pad_mode=PAD)
     mag = np.abs(D)
     power = mag**2
 
     out: Features = {"length": float(len(y))}
     tuning = librosa.estimate_tuning(S=power, sr=sr, bins_per_octave=12)
     _mean_var(out, "chroma_stft", librosa.feature.chroma_stft(S=power, sr=sr, tuning=tuning))
-    _mean_var(out, "rms", librosa.feature.rms(y=y))
+    _mean_var(out, "rms", librosa.feature.rms(y=y, pad_mode=PAD))
     centroid = librosa.feature.spectral_centroid(S=mag, sr=sr)
     _mean_var(out, "spectral_centroid", centroid)
     bandwidth = librosa.feature.spectral_bandwidth(S=mag, sr=sr, centroid=centroid)
