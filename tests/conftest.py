@@ -13,6 +13,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# features.py keeps numba's compiled kernels under cache_dir(), which is private per test: one
+# shared folder for the whole session (and later runs) saves a minute-long JIT in every test.
+os.environ.setdefault("NUMBA_CACHE_DIR", str(REPO / ".pytest_cache" / "numba"))
 
 # Xvfb, Secret Service and PulseAudio fixtures: see tests/harness/__init__.py
 pytest_plugins = ("harness.fixtures", "bedrock_server")

@@ -66,7 +66,7 @@ def build_backend(settings: Settings) -> Backend:
 
 
 def _local_kwargs(settings: Settings) -> dict[str, Any]:
-    return {"reference": settings.reference} if settings.reference else {}
+    return {"table": settings.reference} if settings.reference else {}
 
 
 def _bedrock(settings: Settings) -> Backend:

@@ -114,7 +114,7 @@ def merge(base: Settings, values: Mapping[str, Any], *, source: str) -> Settings
     known = {f.name for f in fields(Settings)}
     changes: dict[str, Any] = {}
     for key, value in values.items():
-        if _looks_secret(key):
+        if key not in known and _looks_secret(key):
             raise SettingsError(
                 f"{source}: {key!r} looks like a secret; settings never hold secrets "
                 "(use an AWS profile or the system keyring)."
