@@ -1,0 +1,121 @@
+"""The offline model: features without length, grouping, reproducible training, the disk cache."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from genre_desktop.core import offline_model as om
+from genre_desktop.core.reference import ReferenceTable, load_reference
+from genre_desktop.core.types import FEATURE_COLUMNS, GENRES
+
+
+@pytest.fixture(scope="module")
+def table() -> ReferenceTable:
+    return load_reference()
+
+
+def _first_ids(name: str) -> bool:
+    return int(name.split(".")[1]) < 10
+
+
+def test_engineered_features_ignore_length_and_noise_means(table: ReferenceTable) -> None:
+    X = table.X[:20].copy()
+    base = om.engineer(X)
+    assert base.shape == (20, len(om.engineered_names()))
+    assert np.isfinite(base).all()
+    for column in ("length", "harmony_mean", "perceptr_mean"):
+        changed = X.copy()
+        changed[:, FEATURE_COLUMNS.index(column)] *= 3.0
+        assert np.array_equal(om.engineer(changed), base), column
+    assert not any("length" in n for n in om.engineered_names())
+    # every other column does reach the model
+    changed = X.copy()
+    changed[:, FEATURE_COLUMNS.index("tempo")] *= 2.0
+    assert not np.array_equal(om.engineer(changed), base)
+
+
+def test_artist_groups_are_blocks_of_ten_ids_per_genre() -> None:
+    names = ["blues.00000.wav", "blues.00009.wav", "blues.00010.wav", "rock.00003.wav",
+             "mine.wav"]
+    labels = ["blues", "blues", "blues", "rock", "rock"]
+    g = om.artist_groups(names, labels)
+    assert g[0] == g[1]
+    assert len({g[1], g[2], g[3], g[4]}) == 4
+
+
+def test_training_filter_leaves_rows_out(table: ReferenceTable) -> None:
+    skipped = om.excluded_rows(table, _first_ids)
+    # the shipped table holds ids 00000-00004 of each genre, not 00005-00009
+    assert len(skipped) == 50
+    assert all(_first_ids(n) for n in skipped)
+    assert om.excluded_rows(table, {"blues.00000.wav", "not-there.wav"}) == ("blues.00000.wav",)
+    assert om.excluded_rows(table, None) == ()
+
+
+def test_training_is_reproducible_and_calibrated(table: ReferenceTable) -> None:
+    a = om.train(table, exclude=_first_ids)
+    b = om.train(table, exclude=_first_ids)
+    assert a.n_train == len(table) - 50
+    probe = table.X[:50]  # the rows left out of training
+    pa, pb = a.predict_proba(probe), b.predict_proba(probe)
+    assert np.array_equal(pa, pb)
+    assert pa.shape == (50, len(GENRES))
+    assert np.allclose(pa.sum(axis=1), 1.0)
+    # calibrated, not one-hot: the winner rarely takes everything
+    assert 0.2 < pa.max(axis=1).mean() < 0.95
+
+
+def test_model_is_cached_per_table_and_filter(table: ReferenceTable, monkeypatch,
+                                              tmp_path) -> None:
+    om._MEMORY.clear()
+    model = om.get_model(table, exclude=_first_ids)
+    path = om.cache_path(table, exclude=_first_ids)
+    assert path.is_file()
+    assert om.cache_path(table) != path  # another filter, another file
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("retrained although a cached model exists")
+
+    om._MEMORY.clear()
+    monkeypatch.setattr(om, "train", no_training)
+    again = om.get_model(table, exclude=_first_ids)
+    assert np.array_equal(again.predict_proba(table.X[:5]), model.predict_proba(table.X[:5]))
+    monkeypatch.undo()
+
+    # A damaged cache file is retrained over, not fatal.
+    path.write_bytes(b"not a pickle")
+    om._MEMORY.clear()
+    fixed = om.get_model(table, exclude=_first_ids)
+    assert np.array_equal(fixed.predict_proba(table.X[:5]), model.predict_proba(table.X[:5]))
+
+    # A different table (another digest) gets its own model.
+    frame = table.frame.iloc[::2].reset_index(drop=True)
+    csv = tmp_path / "half.csv"
+    frame.to_csv(csv, index=False)
+    half = load_reference(csv)
+    assert om.cache_path(half) != om.cache_path(table)
+    assert om.get_model(half).n_train == len(frame)
+
+
+def test_windows_combine_by_mean_log_probability(table: ReferenceTable) -> None:
+    model = om.get_model(table, exclude=_first_ids)
+    rows = [dict(zip(FEATURE_COLUMNS, table.X[i], strict=True)) for i in (0, 1, 2)]
+    p = model.predict_proba(table.X[:3])
+    expected = np.exp(np.log(np.clip(p, 1e-6, 1)).mean(axis=0))
+    expected /= expected.sum()
+    got = model.song_proba(rows[0], rows)
+    assert np.allclose(got, expected)
+    # one window or none: the whole-song features decide
+    assert np.allclose(model.song_proba(rows[0], rows[:1]), p[0])
+
+
+def test_unknown_algo_and_degenerate_table_are_refused(table: ReferenceTable, tmp_path) -> None:
+    with pytest.raises(ValueError):
+        om.train(table, algo="no-such-model")
+    one_genre = table.frame[table.frame["label"] == "blues"]
+    csv = tmp_path / "blues.csv"
+    pd.DataFrame(one_genre).to_csv(csv, index=False)
+    with pytest.raises(ValueError):
+        om.train(load_reference(csv))
