@@ -160,3 +160,32 @@ def test_last_resorts() -> None:
     assert result.notes  # says how it was recovered and that confidence was assumed
     # prose words that are aliases elsewhere do not count as naming a genre
     assert _error("The swing feel suggests an alternative take.").reason == "unparseable_answer"
+
+
+def test_near_json_is_repaired() -> None:
+    mixtral = json.dumps(GOOD).replace("_", "\\_")  # Mixtral escapes underscores
+    trailing = json.dumps(GOOD)[:-1] + ",}"
+    curly = json.dumps(GOOD).replace('"predicted_genre"', "\u201cpredicted_genre\u201d")
+    for text in (mixtral, trailing, curly):
+        result = parse_answer(text)
+        assert isinstance(result, ParsedAnswer), (text, result)
+        assert result.predicted_genre == "metal"
+        assert result.confidence == pytest.approx(0.82)
+
+
+def test_confidence_words() -> None:
+    result = parse_answer(json.dumps({**GOOD, "confidence": "High"}))
+    assert isinstance(result, ParsedAnswer)
+    assert result.confidence == pytest.approx(0.8)
+    assert result.notes == []
+
+
+def test_cut_answer_never_becomes_its_runner_up() -> None:
+    full = json.dumps(GOOD)
+    cut = full[: full.index('{"genre": "Hip-Hop"') + 5]  # after the first alternative item
+    assert '{"genre": "rock", "confidence": 0.12}' in cut
+    assert _error(cut).reason == "truncated_answer"
+    assert _error(cut, stop_reason="max_tokens").reason == "truncated_answer"
+    # a model that used "genre" for its answer is still understood
+    result = parse_answer('{"genre": "Pop", "confidence": 0.6}')
+    assert isinstance(result, ParsedAnswer) and result.predicted_genre == "pop"

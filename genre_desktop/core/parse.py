@@ -104,7 +104,13 @@ def normalise_genre(name: Any) -> str | None:
     return None
 
 
+_CONFIDENCE_WORDS = {"very high": 0.9, "high": 0.8, "medium": 0.6, "moderate": 0.6, "low": 0.4,
+                     "very low": 0.2}
+
+
 def _confidence(value: Any) -> float | None:
+    if isinstance(value, str) and value.strip().lower() in _CONFIDENCE_WORDS:
+        return _CONFIDENCE_WORDS[value.strip().lower()]
     if isinstance(value, str):
         match = re.search(r"([0-9]*\.?[0-9]+)\s*(%?)", value)
         if not match:
@@ -190,11 +196,22 @@ def _from_object(obj: dict[str, Any], raw: str, method: str) -> ParsedAnswer | S
     )
 
 
+def _repair(text: str) -> str:
+    """Fix the near-JSON models often write: Mixtral's escaped underscores (predicted\\_genre),
+    typographic quotes, trailing commas."""
+    text = text.replace("\\_", "_").replace("\u201c", '"').replace("\u201d", '"')
+    return re.sub(r",\s*([}\]])", r"\1", text)
+
+
 def _embedded_objects(text: str) -> list[dict[str, Any]]:
-    """Every JSON object found in fences or prose, fenced ones first."""
+    """Every JSON object found in fences or prose, fenced ones first, then repaired text."""
     found: list[dict[str, Any]] = []
     decoder = json.JSONDecoder()
-    for chunk in [*_FENCE.findall(text), text]:
+    chunks = [*_FENCE.findall(text), text]
+    repaired = _repair(text)
+    if repaired != text:
+        chunks += [*_FENCE.findall(repaired), repaired]
+    for chunk in chunks:
         for start in [m.start() for m in re.finditer(r"\{", chunk)]:
             try:
                 obj, _ = decoder.raw_decode(chunk, start)
@@ -203,6 +220,17 @@ def _embedded_objects(text: str) -> list[dict[str, Any]]:
             if isinstance(obj, dict) and obj not in found:
                 found.append(obj)
     return found
+
+
+def _answer_rank(obj: dict[str, Any]) -> int:
+    """How much an object looks like the answer: an alternative_genres item has a "genre" key
+    too, so a whole answer with "predicted_genre" or reasons comes first; 3 = not an answer."""
+    keys = {str(k).lower().replace("\\", "") for k in obj}
+    if "predicted_genre" in keys or "predictedgenre" in keys:
+        return 0
+    if "genre" in keys or "prediction" in keys:
+        return 1 if keys & {"reasoning", "reason", "key_indicators"} else 2
+    return 3
 
 
 def _looks_cut(text: str) -> bool:
@@ -235,8 +263,11 @@ def parse_answer(text: str, *, stop_reason: str | None = None) -> ParsedAnswer |
         candidates.extend((obj, "embedded_json") for obj in _embedded_objects(stripped))
 
     first_error: SongError | None = None
-    for obj, method in candidates:
-        if not any(k in {str(x).lower() for x in obj} for k in ("predicted_genre", "genre")):
+    # A bare {"genre", "confidence"} is an alternative_genres item when the text names the
+    # predicted_genre key: taking it would turn a cut answer into its runner-up.
+    worst = 1 if "predicted_genre" in _repair(stripped).lower() else 2
+    for obj, method in sorted(candidates, key=lambda c: _answer_rank(c[0])):
+        if _answer_rank(obj) > worst:
             continue
         result = _from_object(obj, raw, method)
         if isinstance(result, ParsedAnswer):
