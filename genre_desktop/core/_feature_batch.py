@@ -33,7 +33,10 @@ def _pool_context() -> mp.context.BaseContext:
 
 
 def _warm_worker() -> None:
-    import genre_desktop.core.features  # noqa: F401  (librosa, numba kernels from their cache)
+    from genre_desktop.core.features import _prepare_numba_cache
+
+    _prepare_numba_cache()
+    import librosa  # noqa: F401  (loaded once per worker, before the first song)
 
 
 def _work(path: str, digest: str, max_seconds: float | None, window_s: float) -> Result:
@@ -60,8 +63,14 @@ def extract_many(
     after each result; once `cancel.is_set()` no new file starts and the iterator ends.
     """
     from genre_desktop.core.cache import FeatureCache
-    from genre_desktop.core.features import EXTRACTOR_VERSION, _content_hash, cache_settings
+    from genre_desktop.core.features import (
+        EXTRACTOR_VERSION,
+        _content_hash,
+        _prepare_numba_cache,
+        cache_settings,
+    )
 
+    _prepare_numba_cache()  # before the pool starts, so workers share the compiled kernels
     todo = [os.fspath(p) for p in paths]
     total = len(todo)
     done = 0

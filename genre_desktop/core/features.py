@@ -12,20 +12,17 @@ table keeps).
 from __future__ import annotations
 
 import os
+import sys
+import warnings
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
 
-from genre_desktop.core.resources import cache_dir
-
-# numba compiles librosa's kernels on first use; keeping the compiled code in a writable cache
-# folder (a frozen app's own folder is read-only) saves seconds on every later start.
-os.environ.setdefault("NUMBA_CACHE_DIR", str(cache_dir() / "numba"))
-
 from genre_desktop.core._feature_batch import extract_many
 from genre_desktop.core.audio import AudioLoadError, load_audio
 from genre_desktop.core.cache import FeatureCache, file_sha256
+from genre_desktop.core.resources import cache_dir
 from genre_desktop.core.types import FEATURE_COLUMNS, Features, SongError, SongFeatures
 
 
@@ -47,6 +44,17 @@ HOP = 512
 PAD = "reflect"  # librosa < 0.10 centred frames this way, and the table with it
 
 
+def _prepare_numba_cache() -> None:
+    """Keep numba's compiled librosa kernels in our cache folder, before numba is imported.
+
+    numba compiles them on first use (tens of seconds on a busy machine); its default cache
+    sits beside the sources, read-only in a frozen app. Only the first call decides, and only
+    if numba is not loaded yet; later processes (pool workers) inherit the variable.
+    """
+    if "numba" not in sys.modules:
+        os.environ.setdefault("NUMBA_CACHE_DIR", str(cache_dir() / "numba"))
+
+
 def _mean_var(out: Features, name: str, values: np.ndarray) -> None:
     out[f"{name}_mean"] = float(np.mean(values))
     out[f"{name}_var"] = float(np.var(values))
@@ -54,6 +62,7 @@ def _mean_var(out: Features, name: str, values: np.ndarray) -> None:
 
 def features_from_signal(y: np.ndarray, sr: int = SR) -> Features:
     """The 58 columns, in FEATURE_COLUMNS order, for mono float32 samples `y` at `sr`."""
+    _prepare_numba_cache()
     import librosa
 
     from genre_desktop.core._fast_hpss import hpss_waveforms
@@ -64,7 +73,9 @@ def features_from_signal(y: np.ndarray, sr: int = SR) -> Features:
     power = mag**2
 
     out: Features = {"length": float(len(y))}
-    tuning = librosa.estimate_tuning(S=power, sr=sr, bins_per_octave=12)
+    with warnings.catch_warnings():  # silence: "empty frequency set", tuning 0 is right
+        warnings.simplefilter("ignore", UserWarning)
+        tuning = librosa.estimate_tuning(S=power, sr=sr, bins_per_octave=12)
     _mean_var(out, "chroma_stft", librosa.feature.chroma_stft(S=power, sr=sr, tuning=tuning))
     _mean_var(out, "rms", librosa.feature.rms(y=y, pad_mode=PAD))
     centroid = librosa.feature.spectral_centroid(S=mag, sr=sr)
