@@ -97,7 +97,7 @@ def test_content_of_the_hybrid_prompt(table: ReferenceTable) -> None:
     msgs = build_prompt(row(table, "country.00002.wav"), table)
     system, user = msgs.system, msgs.user
     for genre in GENRES:
-        assert f"- {genre}: median tempo" in system  # a profile derived from the table
+        assert f"- {genre}: tempo mostly " in system  # a profile derived from the table
     for i in range(1, 6):
         assert f"Example {i}: genre " in user
     assert "Example 6" not in user

@@ -10,7 +10,6 @@ the label), and never the song's own table row as an example.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,13 +30,21 @@ from genre_desktop.core.resources import config_dir, resource
 PROMPT_CODE_VERSION = "1"
 TEMPLATE_NAMES: tuple[str, str] = ("system.md", "user.md")
 
-ANSWER_SCHEMA: dict[str, object] = {
-    "predicted_genre": "<one of the genres>",
-    "confidence": "<number between 0 and 1>",
-    "reasoning": "<two to four sentences>",
-    "key_indicators": ["<short feature observation>", "..."],
-    "alternative_genres": [{"genre": "<another genre>", "confidence": "<number between 0 and 1>"}],
+# The answer's keys and what each holds; SCHEMA_TEXT is how the prompt shows them.
+ANSWER_SCHEMA: dict[str, str] = {
+    "predicted_genre": "one of the genres, lowercase",
+    "confidence": "number from 0 to 1",
+    "reasoning": "two to four sentences",
+    "key_indicators": "list of short feature observations",
+    "alternative_genres": "list of {genre, confidence}, most likely first",
 }
+SCHEMA_TEXT = """{
+  "predicted_genre": "<one of the genres>",
+  "confidence": <number from 0 to 1>,
+  "reasoning": "<two to four sentences>",
+  "key_indicators": ["<short feature observation>", "<...>"],
+  "alternative_genres": [{"genre": "<another genre>", "confidence": <number from 0 to 1>}]
+}"""
 
 
 @dataclass(frozen=True)
@@ -130,7 +137,7 @@ def build_prompt(
         "genre_count": str(len(genres)),
         "genre_list": ", ".join(genres),
         "genre_profiles": profiles,
-        "schema": json.dumps(ANSWER_SCHEMA, indent=2),
+        "schema": SCHEMA_TEXT,
         "examples": examples or "(no reference examples available)",
         "song_description": describe(features, level, table),
     }
