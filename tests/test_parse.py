@@ -189,3 +189,11 @@ def test_cut_answer_never_becomes_its_runner_up() -> None:
     # a model that used "genre" for its answer is still understood
     result = parse_answer('{"genre": "Pop", "confidence": 0.6}')
     assert isinstance(result, ParsedAnswer) and result.predicted_genre == "pop"
+
+
+def test_hedges_are_not_refusals_and_filters_are() -> None:
+    result = parse_answer("I can't be fully certain, but this sounds like jazz.")
+    assert isinstance(result, ParsedAnswer) and result.predicted_genre == "jazz"
+    blocked = "Sorry, the model cannot answer this request."
+    assert _error(blocked, stop_reason="content_filtered").reason == "refusal"
+    assert _error(blocked, stop_reason="guardrail_intervened").reason == "refusal"

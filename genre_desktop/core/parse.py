@@ -42,12 +42,16 @@ _UNMAPPED = frozenset({
 # ordinary words there).
 _PROSE_NAMES = {**{g: g for g in GENRES}, "hip hop": "hiphop", "hip-hop": "hiphop", "rap": "hiphop"}
 
+# Hedges ("I can't be certain, but ...") are not refusals.
+_HEDGE = r"(?!\s+(?:be\s+(?:\w+\s+)?(?:sure|certain)|say\s+for\s+(?:sure|certain)))"
 _REFUSAL = re.compile(
-    r"\b(i\s*(?:can(?:no|')t|cannot|am\s+(?:not\s+able|unable)|'m\s+(?:not\s+able|unable)|"
-    r"won't|will\s+not|must\s+decline)|as\s+an\s+ai\b|i\s+apologi[sz]e,?\s+but|"
+    rf"\b(i\s*(?:can(?:no|')t|cannot|am\s+(?:not\s+able|unable)|'m\s+(?:not\s+able|unable)|"
+    rf"won't|will\s+not|must\s+decline){_HEDGE}|as\s+an\s+ai\b|i\s+apologi[sz]e,?\s+but|"
     r"i'?m\s+sorry,?\s+but|unable\s+to\s+(?:classify|determine|help|assist|comply))",
     re.IGNORECASE,
 )
+# Bedrock stop reasons that mean a guardrail or filter replaced the answer.
+_BLOCKED_STOPS = frozenset({"guardrail_intervened", "content_filtered"})
 _FIELD = re.compile(r'["\']?predicted[_ ]genre["\']?\s*[:=]\s*["\']([^"\'\n]{1,40})["\']', re.I)
 _CONF = re.compile(r'["\']?confidence["\']?\s*[:=]\s*["\']?([0-9]*\.?[0-9]+)\s*(%?)', re.I)
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)
@@ -276,6 +280,8 @@ def parse_answer(text: str, *, stop_reason: str | None = None) -> ParsedAnswer |
     if first_error is not None:
         return first_error
 
+    if (stop_reason or "").lower() in _BLOCKED_STOPS:
+        return _error("refusal", f"The answer was blocked ({stop_reason}).", raw)
     if truncated_by_model or _looks_cut(stripped):
         return _error(
             "truncated_answer",
