@@ -6,6 +6,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from genre_desktop.core.results import SongResult
 from genre_desktop.core.types import GENRES, Prediction, SongError, SongFeatures
 
@@ -88,3 +90,13 @@ def fake_extract(paths, *, workers=None, progress=None, cancel=None, max_seconds
             continue
         yield p, SongFeatures(path=p, features={"tempo": float(len(Path(p).name) * 7)},
                               duration_s=30.0, analysed_s=30.0)
+
+
+@pytest.fixture
+def shared_feature_cache(tmp_path_factory: pytest.TempPathFactory,
+                         monkeypatch: pytest.MonkeyPatch) -> Path:
+    """One feature/model cache for the batch tests: each real clip is analysed once a session."""
+    root = tmp_path_factory.getbasetemp() / "batch-cache"
+    root.mkdir(exist_ok=True)
+    monkeypatch.setenv("GENRE_DESKTOP_CACHE_DIR", str(root))
+    return root

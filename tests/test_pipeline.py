@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from batch_helpers import SlowEchoBackend, fake_extract
+from batch_helpers import SlowEchoBackend, fake_extract, shared_feature_cache  # noqa: F401
 
 from genre_desktop.core.pipeline import PipelineProgress, run_pipeline
 from genre_desktop.core.settings import Settings
@@ -166,3 +166,62 @@ def test_discover_any_folder(tmp_path):
     assert genre_from_path("/x/hiphop/y.au") == "hiphop"
     with pytest.raises(FileNotFoundError):
         discover_songs(tmp_path / "nope")
+
+
+def _real_songs(gtzan_dir: Path, genres=("blues", "classical", "metal", "pop")) -> list[Song]:
+    # The 15-20 s excerpts: quicker to analyse than the full clips.
+    return [Song(str(gtzan_dir / "genres" / g / f"{g}.00003.wav"), g) for g in genres]
+
+
+@pytest.mark.usefixtures("shared_feature_cache")
+def test_throttle_storm_slows_the_run_but_fails_no_song(gtzan_dir, bedrock_server):
+    from bedrock_server import throttle
+
+    from genre_desktop.core.backends.bedrock import BedrockBackend, BedrockConfig
+    from genre_desktop.core.metrics import compute_metrics
+
+    songs = _real_songs(gtzan_dir, ("blues", "metal", "pop"))
+    storm = 6  # botocore's adaptive mode backs off hard after 429s: a small storm is slow enough
+    bedrock_server.queue(throttle(), times=storm)  # every request 429s until the storm is over
+    backend = BedrockBackend(BedrockConfig(
+        "anthropic.claude-3-haiku-20240307-v1:0", region="us-east-1", backoff_base_s=0.05,
+        backoff_max_s=0.3, max_retries=8, requests_per_minute=None, tokens_per_minute=None))
+    with RunStore.create(songs, settings={}) as store:
+        summary = run_pipeline(songs, backend, store, Settings(workers=3, extract_workers=1))
+        results = store.results()
+    assert summary.errors == 0 and all(r.ok for r in results) and len(results) == len(songs)
+    assert bedrock_server.pending() == 0  # the whole storm was served...
+    assert bedrock_server.count() == len(songs) + storm  # ...and every 429 was retried
+    m = compute_metrics(results, songs_asked=len(songs))
+    assert m["retries"] == storm and m["api_calls"] == len(songs) + storm
+    assert m["failed_songs"] == 0
+    assert m["api_error_rate"] == pytest.approx(storm / (len(songs) + storm))
+    assert all(r.prediction.backend == "bedrock" and r.prediction.input_tokens > 0
+               for r in results)
+
+
+@pytest.mark.usefixtures("shared_feature_cache")
+def test_real_extraction_and_offline_model_with_cancel(gtzan_dir):
+    from genre_desktop.core.backends.local import LocalBackend
+
+    songs = [*_real_songs(gtzan_dir), *_real_songs(gtzan_dir, ("jazz",))]
+    cancel = threading.Event()
+    seen: list[PipelineProgress] = []
+
+    def on_progress(ev: PipelineProgress) -> None:
+        seen.append(ev)
+        if ev.done == 2:
+            cancel.set()
+
+    settings = Settings(workers=1, extract_workers=2)
+    with RunStore.create(songs, settings={}) as store:
+        summary = run_pipeline(songs, LocalBackend(), store, settings, progress=on_progress,
+                               cancel=cancel)
+        kept = {r.path for r in store.results()}
+        assert summary.cancelled and 2 <= len(kept) < len(songs)
+        assert kept == {e.latest.path for e in seen if e.latest is not None}
+        rest = run_pipeline(store.planned_songs(), LocalBackend(), store, settings)
+        final = store.results()
+    assert rest.skipped == len(kept) and not rest.cancelled
+    assert sorted(r.path for r in final) == sorted(s.path for s in songs)
+    assert all(r.ok and r.prediction.backend == "local" for r in final)
