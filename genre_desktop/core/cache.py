@@ -47,13 +47,26 @@ class FeatureCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn: sqlite3.Connection | None = None
 
-    def _db(self) -> sqlite3.Connection:
-        if self._conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
             conn.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(_SCHEMA)
-            self._conn = conn
+        except sqlite3.DatabaseError:
+            conn.close()
+            raise
+        return conn
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            try:
+                self._conn = self._open()
+            except sqlite3.DatabaseError:
+                # Not a database (damaged, overwritten): it only held copies, start afresh.
+                for extra in ("", "-wal", "-shm"):
+                    Path(f"{self.path}{extra}").unlink(missing_ok=True)
+                self._conn = self._open()
         return self._conn
 
     def close(self) -> None:
