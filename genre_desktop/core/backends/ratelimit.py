@@ -32,7 +32,7 @@ class _Bucket:
 
     def wait_for(self, amount: float) -> float:
         """Seconds until `amount` is available (0 when it is now)."""
-        if self.level >= amount:
+        if self.level >= amount - 1e-6:  # float dust must not cause endless tiny sleeps
             return 0.0
         return (amount - self.level) / self.per_second
 
@@ -104,7 +104,7 @@ class RateLimiter:
                     self.waited_s += waited
                     return waited
             # Sleep in short slices so a cancel is noticed quickly.
-            step = min(delay, 0.25)
+            step = min(max(delay, 0.001), 0.25)
             self._sleep(step)
             waited += step
 
