@@ -185,8 +185,8 @@ def is_keyring_profile(name: str | None) -> bool:
 def make_session(profile: str | None = None, region: str | None = None):
     """A boto3 Session from a keyring profile, a ~/.aws profile or the standard chain.
 
-    The region is `region`, else the profile's, else AWS_REGION/AWS_DEFAULT_REGION, else
-    us-east-1.
+    The region is `region`; else, for a keyring profile, its saved region; else botocore's
+    usual order (AWS_REGION / AWS_DEFAULT_REGION, then the profile's `region`); else us-east-1.
     """
     import boto3
     import botocore.exceptions
