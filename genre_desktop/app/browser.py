@@ -192,13 +192,20 @@ class SongFilterProxy(QSortFilterProxyModel):
         self.setSortRole(SORT_ROLE)
         self.setDynamicSortFilter(False)  # re-sorting on every batch update would jump around
 
+    def _refilter(self, change: Any) -> None:
+        if hasattr(self, "beginFilterChange"):  # Qt >= 6.9; invalidateFilter is deprecated
+            self.beginFilterChange()
+            change()
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        else:
+            change()
+            self.invalidateFilter()
+
     def set_genre(self, genre: str) -> None:
-        self._genre = "" if genre == ALL_GENRES else genre
-        self.invalidateFilter()
+        self._refilter(lambda: setattr(self, "_genre", "" if genre == ALL_GENRES else genre))
 
     def set_text(self, text: str) -> None:
-        self._text = text.strip().lower()
-        self.invalidateFilter()
+        self._refilter(lambda: setattr(self, "_text", text.strip().lower()))
 
     def filterAcceptsRow(self, source_row: int, source_parent: Any) -> bool:
         model = self.sourceModel()
@@ -326,9 +333,15 @@ class BrowserPanel(QWidget):
                 return
 
     def _context_menu(self, pos: Any) -> None:
+        menu = self.build_context_menu(pos)
+        if menu is not None:
+            menu.exec(self.table.viewport().mapToGlobal(pos))
+
+    def build_context_menu(self, pos: Any) -> QMenu | None:
+        """The song menu for a click at `pos` (viewport coordinates), or None off the rows."""
         index = self.table.indexAt(pos)
         if not index.isValid():
-            return
+            return None
         paths = self.selected_paths() or [self._path_at(index)]
         here = self._path_at(index)
         menu = QMenu(self)
@@ -343,4 +356,4 @@ class BrowserPanel(QWidget):
             action = QAction(text, menu)
             action.triggered.connect(slot)
             menu.addAction(action)
-        menu.exec(self.table.viewport().mapToGlobal(pos))
+        return menu

@@ -7,6 +7,7 @@ list of (step, passed, detail) rows the profiles dialog shows.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,8 @@ def core_settings(choice: BackendChoice, workers: int | None = None) -> Any:
 
 
 def songs_for(paths: Sequence[str]) -> list[Song]:
-    return [Song(str(Path(p).resolve()), genre_from_path(p)) for p in paths]
+    # abspath, not resolve: a symlinked song keeps the path (and genre folder) the user sees.
+    return [Song(os.path.abspath(p), genre_from_path(p)) for p in paths]
 
 
 def make_run_function(paths: Sequence[str], choice: BackendChoice, *, workers: int | None = None,
@@ -91,23 +93,26 @@ def export_reports(results: Sequence[Any], out_dir: str, *, songs_asked: int | N
                          run_info={"source": "app"})
 
 
-def run_setup_check(choice: BackendChoice) -> list[tuple[str, bool, str]]:
-    """The core setup check as rows of (step, passed, detail with hint)."""
-    from genre_desktop.core import setupcheck
+StepRow = tuple[str, str, str]  # (step name, PASS | FAIL | SKIP, reason with hint)
 
-    steps = setupcheck.run_checks(
+
+def run_setup_check(choice: BackendChoice,
+                    on_step: Callable[[StepRow], None] | None = None) -> list[StepRow]:
+    """The core setup check; each step is also passed to `on_step` as soon as it ends."""
+    from genre_desktop.core.setupcheck import run_checks
+
+    def row(step: Any) -> StepRow:
+        detail = step.reason
+        if step.hint and step.status == "FAIL":
+            detail = f"{detail} Hint: {step.hint}"
+        return (step.name, step.status, detail)
+
+    steps = run_checks(
         profile=choice.profile or None, region=choice.region, model=choice.model,
         endpoint_url=choice.endpoint_url or None,
+        on_step=(lambda step: on_step(row(step))) if on_step else None,
     )
-    rows: list[tuple[str, bool, str]] = []
-    for step in steps:
-        detail = str(getattr(step, "detail", "") or getattr(step, "message", ""))
-        hint = str(getattr(step, "hint", "") or "")
-        if hint and not getattr(step, "ok", False):
-            detail = f"{detail} Hint: {hint}" if detail else hint
-        rows.append((str(getattr(step, "name", "step")), bool(getattr(step, "ok", False)),
-                     detail))
-    return rows
+    return [row(s) for s in steps]
 
 
 def download_gtzan(target: str | None = None) -> str:

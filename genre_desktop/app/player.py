@@ -153,17 +153,18 @@ def _load_for_playback(path: str, device: int | None) -> LoadedAudio:
     rate = int(audio.sr)
     envelope, spectrogram = render_views(y, rate)
     play_rate = rate
-    try:
-        import sounddevice as sd
+    if output_devices():
+        try:
+            import sounddevice as sd
 
-        sd.check_output_settings(device=device, samplerate=rate, channels=1, dtype="float32")
-    except Exception:
-        # The device refuses this rate: resample once here, never in the callback.
-        from scipy.signal import resample_poly
+            sd.check_output_settings(device=device, samplerate=rate, channels=1, dtype="float32")
+        except Exception:
+            # The device refuses this rate: resample once here, never in the callback.
+            from scipy.signal import resample_poly
 
-        play_rate = _device_rate(device)
-        g = np.gcd(play_rate, rate)
-        y = resample_poly(y, play_rate // g, rate // g).astype(np.float32)
+            play_rate = _device_rate(device)
+            g = np.gcd(play_rate, rate)
+            y = resample_poly(y, play_rate // g, rate // g).astype(np.float32)
     return LoadedAudio(path, y, play_rate, float(audio.duration_s), envelope, spectrogram)
 
 

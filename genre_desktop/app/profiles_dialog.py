@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from genre_desktop.app.settings import AppSettings, BackendChoice
-from genre_desktop.app.workers import run_task
+from genre_desktop.app.workers import run_streaming_task
 
 REGIONS = ("us-east-1", "us-west-2", "eu-central-1", "eu-west-1", "eu-west-3", "ap-northeast-1",
            "ap-southeast-1", "ap-southeast-2", "ap-south-1", "ca-central-1", "sa-east-1")
@@ -280,19 +280,31 @@ class ProfilesDialog(QDialog):
         self.steps.addItem("Running the setup check...")
         self.test_button.setEnabled(False)
         self.test_running = True
-        run_task(lambda: run_setup_check(choice), self._show_steps, self._check_failed)
+        run_streaming_task(lambda emit: run_setup_check(choice, emit), self._add_step,
+                           self._check_done, self._check_failed)
 
-    def _show_steps(self, steps: list[tuple[str, bool, str]]) -> None:
-        self.steps.clear()
-        for name, ok, detail in steps:
-            item = QListWidgetItem(f"{'PASS' if ok else 'FAIL'}  {name}: {detail}")
-            item.setForeground(QColor("#1b7f3b" if ok else "#b3261e"))
-            self.steps.addItem(item)
+    def _add_step(self, step: tuple[str, str, str]) -> None:
+        if self.steps.count() == 1 and self.steps.item(0).text().startswith("Running"):
+            self.steps.clear()
+        name, status, detail = step
+        item = QListWidgetItem(f"{status}  {name}: {detail}")
+        colour = {"PASS": "#1b7f3b", "FAIL": "#b3261e"}.get(status, "#6b6b6b")
+        item.setForeground(QColor(colour))
+        self.steps.addItem(item)
+
+    def _check_done(self, steps: list[tuple[str, str, str]]) -> None:
+        if self.steps.count() != len(steps):  # a step that arrived late: show the full list
+            self.steps.clear()
+            for step in steps:
+                self._add_step(step)
         self.test_button.setEnabled(True)
         self.test_running = False
 
     def _check_failed(self, text: str) -> None:
-        self._show_steps([("setup check", False, text)])
+        self.steps.clear()
+        self._add_step(("setup check", "FAIL", text))
+        self.test_button.setEnabled(True)
+        self.test_running = False
 
     def step_texts(self) -> list[str]:
         return [self.steps.item(i).text() for i in range(self.steps.count())]

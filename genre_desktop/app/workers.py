@@ -29,30 +29,69 @@ class CancelEvent:
 
 
 # -- one-shot tasks on the global thread pool ----------------------------------------------------
-class _TaskSignals(QObject):
-    finished = Signal(object)
-    failed = Signal(str)
+class _Relay(QObject):
+    """One long-lived GUI-thread object that carries every task's messages back (queued)."""
+
+    message = Signal(int, str, object)  # task id, "item" | "done" | "error", payload
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.callbacks: dict[int, dict[str, Callable[[Any], None] | None]] = {}
+        self.next_id = 0
+        self.message.connect(self._deliver)
+
+    @Slot(int, str, object)
+    def _deliver(self, task_id: int, kind: str, payload: Any) -> None:
+        callbacks = self.callbacks.get(task_id)
+        if callbacks is None:
+            return
+        if kind != "item":
+            del self.callbacks[task_id]
+        callback = callbacks.get(kind)
+        if callback is not None:
+            callback(payload)
+
+
+_relay: _Relay | None = None
+
+
+def _get_relay() -> _Relay:
+    global _relay
+    if _relay is None:
+        _relay = _Relay()
+    return _relay
 
 
 class _Task(QRunnable):
-    def __init__(self, fn: Callable[[], Any], signals: _TaskSignals) -> None:
+    def __init__(self, fn: Callable[..., Any], task_id: int, relay: _Relay,
+                 streaming: bool) -> None:
         super().__init__()
         self._fn = fn
-        self.signals = signals
+        self._id = task_id
+        self._relay = relay
+        self._streaming = streaming
         self.setAutoDelete(True)
 
     def run(self) -> None:
+        emit = self._relay.message.emit
         try:
-            result = self._fn()
+            if self._streaming:
+                result = self._fn(lambda item: emit(self._id, "item", item))
+            else:
+                result = self._fn()
         except Exception as exc:  # a task failure is shown to the user, never raised into Qt
-            detail = f"{type(exc).__name__}: {exc}"
             traceback.print_exc()
-            self.signals.failed.emit(detail)
+            emit(self._id, "error", f"{type(exc).__name__}: {exc}")
             return
-        self.signals.finished.emit(result)
+        emit(self._id, "done", result)
 
 
-_live_signals: set[_TaskSignals] = set()  # keep signal objects alive until delivery
+def _start(fn: Callable[..., Any], streaming: bool, on_item: Any, on_done: Any, on_error: Any,
+           pool: QThreadPool | None) -> None:
+    relay = _get_relay()
+    relay.next_id += 1
+    relay.callbacks[relay.next_id] = {"item": on_item, "done": on_done, "error": on_error}
+    (pool or QThreadPool.globalInstance()).start(_Task(fn, relay.next_id, relay, streaming))
 
 
 def run_task(
@@ -62,22 +101,18 @@ def run_task(
     pool: QThreadPool | None = None,
 ) -> None:
     """Run `fn()` on a pool thread; `on_done(result)` / `on_error(text)` run on the GUI thread."""
-    signals = _TaskSignals()
-    _live_signals.add(signals)
+    _start(fn, False, None, on_done, on_error, pool)
 
-    def _done(result: Any) -> None:
-        _live_signals.discard(signals)
-        if on_done is not None:
-            on_done(result)
 
-    def _fail(text: str) -> None:
-        _live_signals.discard(signals)
-        if on_error is not None:
-            on_error(text)
-
-    signals.finished.connect(_done)
-    signals.failed.connect(_fail)
-    (pool or QThreadPool.globalInstance()).start(_Task(fn, signals))
+def run_streaming_task(
+    fn: Callable[[Callable[[Any], None]], Any],
+    on_item: Callable[[Any], None],
+    on_done: Callable[[Any], None] | None = None,
+    on_error: Callable[[str], None] | None = None,
+) -> None:
+    """Like run_task, but `fn(emit)` may emit items along the way; `on_item` gets each one
+    on the GUI thread, in order and before `on_done`."""
+    _start(fn, True, on_item, on_done, on_error, None)
 
 
 # -- the classification run ----------------------------------------------------------------------

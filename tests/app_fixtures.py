@@ -1,0 +1,85 @@
+"""Fixtures shared by the app tests: a real MainWindow on the harness's Xvfb screen.
+
+Imported by tests/test_app_*.py (`from app_fixtures import ...`); the window gets its own
+settings file under the per-test config folder that conftest sets.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SCREENSHOTS = REPO / "docs" / "screenshots"
+__all__ = ["app_settings", "main_window"]  # the fixtures: test modules star-import them
+
+
+@pytest.fixture
+def app_settings(xvfb_display, qapp):
+    from genre_desktop.app.settings import AppSettings
+
+    return AppSettings()
+
+
+@pytest.fixture
+def main_window(qtbot, app_settings) -> Iterator[object]:
+    import matplotlib
+
+    matplotlib.use("QtAgg")
+    from genre_desktop.app.main import create_application
+    from genre_desktop.app.main_window import MainWindow
+
+    create_application()
+    window = MainWindow(app_settings)
+    qtbot.addWidget(window)
+    window.resize(1280, 760)
+    window.show()
+    qtbot.waitExposed(window)
+    yield window
+    window.close()
+
+
+def open_folder(qtbot, window, folder: Path | str, expected: int | None = None) -> None:
+    window.open_folder(str(folder))
+    qtbot.waitUntil(lambda: window.browser.model.rowCount() > 0, timeout=15000)
+    if expected is not None:
+        assert window.browser.model.rowCount() == expected
+
+
+def small_folder(tmp_path: Path, manifest: list[dict[str, str]], per_genre: int,
+                 genres: tuple[str, ...] | None = None) -> Path:
+    """A GTZAN-layout folder of symlinks to the first `per_genre` clips of each genre."""
+    root = tmp_path / "songs"
+    counts: dict[str, int] = {}
+    for row in manifest:
+        genre = row["genre"]
+        if genres and genre not in genres:
+            continue
+        if counts.get(genre, 0) >= per_genre:
+            continue
+        counts[genre] = counts.get(genre, 0) + 1
+        target = root / genre / Path(row["path"]).name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(row["path"], target)
+    return root
+
+
+def wait_for_run(qtbot, window, timeout: int = 120000) -> None:
+    qtbot.waitUntil(lambda: not window.run_controller.is_running(), timeout=timeout)
+    qtbot.waitUntil(window.results.is_settled, timeout=10000)
+
+
+def save_screenshot(widget, name: str, artifacts_dir: Path | None = None) -> Path:
+    """Grab a widget; small PNGs go to docs/screenshots (committed), copies to test-artifacts."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / name
+    pixmap = widget.grab()
+    assert not pixmap.isNull()
+    assert pixmap.save(str(path), "PNG", 9)
+    if artifacts_dir is not None:
+        shutil.copy(path, artifacts_dir / name)
+    return path

@@ -1,0 +1,113 @@
+"""The dataset browser on a real window: open the shared sample folder, filter, sort, drop,
+remember the last folder and geometry, settings schema without secrets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from app_fixtures import *  # noqa: F403
+from app_fixtures import open_folder
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+
+from genre_desktop.app.browser import ROW_ROLE
+
+pytestmark = pytest.mark.gui
+
+
+def test_open_sample_folder_lists_songs_and_genre_folders(qtbot, main_window, gtzan_dir, manifest):
+    from genre_desktop.app.browser import ALL_GENRES, COL_DURATION, COL_GENRE, ROW_ROLE
+
+    w = main_window
+    assert w.stack.currentWidget() is w.welcome  # first run: no dataset yet
+    open_folder(qtbot, w, gtzan_dir / "genres", expected=len(manifest))
+    assert w.stack.currentWidget() is w.main_split
+    names = [w.browser.genre_list.item(i).data(Qt.ItemDataRole.UserRole)
+             for i in range(w.browser.genre_list.count())]
+    assert names[0] == ALL_GENRES
+    assert sorted(names[1:]) == sorted({r["genre"] for r in manifest})
+
+    # durations come from a second background pass
+    model = w.browser.model
+    qtbot.waitUntil(lambda: all(r.duration_s for r in model.rows()), timeout=15000)
+    by_name = {Path(r["file"]).name: float(r["seconds"]) for r in manifest}
+    for row in model.rows():
+        assert row.duration_s == pytest.approx(by_name[row.name], abs=0.05)
+        assert row.fmt == "wav"
+        assert row.folder_genre == Path(row.path).parent.name
+
+    # genre filter, then text filter
+    jazz = next(i for i in range(w.browser.genre_list.count())
+                if w.browser.genre_list.item(i).data(Qt.ItemDataRole.UserRole) == "jazz")
+    w.browser.genre_list.setCurrentRow(jazz)
+    assert w.browser.proxy.rowCount() == 5
+    assert {w.browser.proxy.index(r, COL_GENRE).data() for r in range(5)} == {"jazz"}
+    w.browser.genre_list.setCurrentRow(0)
+    w.browser.filter_edit.setText("00003")
+    assert w.browser.proxy.rowCount() == 10
+    w.browser.filter_edit.clear()
+
+    # sorting by duration uses the number, not the text
+    w.browser.table.sortByColumn(COL_DURATION, Qt.SortOrder.DescendingOrder)
+    durations = [w.browser.proxy.index(r, 0).data(ROW_ROLE).duration_s
+                 for r in range(w.browser.proxy.rowCount())]
+    assert durations == sorted(durations, reverse=True)
+
+    # multi-select
+    w.browser.table.selectAll()
+    assert len(w.browser.selected_paths()) == len(manifest)
+
+
+def test_drop_a_folder_opens_it(qtbot, main_window, tmp_path, gtzan_dir):
+    folder = tmp_path / "any folder"
+    folder.mkdir()
+    (folder / "song one.au").symlink_to(next((gtzan_dir / "au").glob("*.au")))
+    (folder / "notes.txt").write_text("not audio")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(folder))])
+    event = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime,
+                       Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    main_window.dropEvent(event)
+    qtbot.waitUntil(lambda: main_window.browser.model.rowCount() == 1, timeout=10000)
+    row = main_window.browser.model.rows()[0]
+    assert row.name == "song one.au" and row.fmt == "au" and row.folder_genre == ""
+    assert main_window.browser.genre_list.count() == 2  # All songs + (no genre folder)
+
+
+def test_context_menu_offers_the_song_actions(qtbot, main_window, gtzan_dir):
+    open_folder(qtbot, main_window, gtzan_dir / "genres")
+    browser = main_window.browser
+    browser.table.selectRow(0)
+    rect = browser.table.visualRect(browser.proxy.index(0, 0))
+    menu = browser.build_context_menu(rect.center())
+    assert menu is not None
+    texts = [a.text() for a in menu.actions()]
+    assert [t.split(" (")[0] for t in texts] == [
+        "Play", "Classify", "Re-classify", "Show prompt and response", "Reveal in file manager"]
+    got: list[tuple[list[str], bool]] = []
+    browser.classify_requested.connect(lambda paths, force: got.append((paths, force)))
+    menu.actions()[2].trigger()
+    assert got == [([browser.proxy.index(0, 0).data(ROW_ROLE).path], True)]
+    assert browser.build_context_menu(QPoint(5, 5000)) is None
+
+
+def test_remembers_last_folder_and_geometry_and_keeps_secrets_out(
+        qtbot, main_window, app_settings, gtzan_dir):
+    from genre_desktop.app.main_window import MainWindow
+    from genre_desktop.app.settings import SCHEMA_VERSION, AppSettings
+
+    open_folder(qtbot, main_window, gtzan_dir / "genres")
+    main_window.resize(1111, 700)
+    main_window.close()
+    text = Path(app_settings.path).read_text()
+    assert f"schema_version={SCHEMA_VERSION}" in text
+    assert str((gtzan_dir / "genres").resolve()) in text
+    with pytest.raises(ValueError):
+        app_settings._set("model/aws_secret_access_key", "x")
+
+    again = MainWindow(AppSettings(app_settings.path))
+    qtbot.addWidget(again)
+    qtbot.waitUntil(lambda: again.browser.model.rowCount() == 50, timeout=15000)
+    assert again.width() == 1111
+    again.close()
