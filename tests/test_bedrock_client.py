@@ -236,3 +236,32 @@ def test_a_scripted_answer_round_trips(bedrock_server):
     assert '"predicted_genre": "reggae"' in response["output"]["message"]["content"][0]["text"]
     assert response["usage"]["totalTokens"] == (response["usage"]["inputTokens"]
                                                 + response["usage"]["outputTokens"])
+
+
+def test_the_default_adaptive_retry_mode_rides_out_a_throttle(bedrock_server):
+    # Shipped settings: botocore adaptive mode, 3 attempts per call, our loop around it.
+    backend = BedrockBackend(BedrockConfig(CLAUDE_3_HAIKU, backoff_base_s=0.01,
+                                           requests_per_minute=None, tokens_per_minute=None))
+    assert (backend.config.retry_mode, backend.config.botocore_attempts) == ("adaptive", 3)
+    bedrock_server.queue(throttle())
+    response, attempts = backend.converse(request(backend))
+    assert not isinstance(response, SongError)
+    assert response["ResponseMetadata"]["RetryAttempts"] == 1  # botocore retried the 429 itself
+    assert attempts == 2 and bedrock_server.count() == 2
+
+
+def test_cancel_during_a_throttle_storm_stops_retrying(bedrock_server):
+    cancel = threading.Event()
+    bedrock_server.queue(throttle(), times=50)
+    backend = BedrockBackend(fast_config(max_retries=40, backoff_base_s=0.2, backoff_max_s=0.2))
+    done: list[tuple[object, int]] = []
+    worker = threading.Thread(target=lambda: done.append(
+        backend.converse(request(backend), cancel=cancel)))
+    worker.start()
+    while bedrock_server.count() < 2 and worker.is_alive():
+        worker.join(0.01)
+    cancel.set()
+    worker.join(30)
+    response, attempts = done[0]
+    assert isinstance(response, SongError) and response.reason == "cancelled"
+    assert attempts < 10 and bedrock_server.pending() > 40
