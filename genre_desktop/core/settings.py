@@ -55,7 +55,7 @@ class Settings:
     tokens_per_minute: float | None = None
     samples_per_genre: int | None = None  # None or 0: every song
     seed: int = 42
-    workers: int = 4  # classification threads (LLM calls are I/O bound)
+    workers: int = 8  # classification threads (LLM calls wait on the network, not the CPU)
     extract_workers: int | None = None  # feature processes; None: one per core
     max_seconds: float = 120.0  # analyse at most this much of each song
     reference: str | None = None  # a labelled feature table replacing the shipped one
