@@ -1,0 +1,63 @@
+"""The player on a real PulseAudio null sink: a second of a clip really reaches the sink."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from app_fixtures import *  # noqa: F403
+from app_fixtures import open_folder
+
+pytestmark = [pytest.mark.gui, pytest.mark.audio]
+
+
+def test_play_a_clip_to_the_null_sink_for_a_second(qtbot, main_window, gtzan_dir,
+                                                    pulse_null_sink, tmp_path):
+    w = main_window
+    w.player.refresh_devices(pulse_null_sink.name)
+    assert w.player.has_device()
+    assert w.player.device_combo.currentText() == pulse_null_sink.name
+    assert w.player.notice.isHidden()
+    open_folder(qtbot, w, gtzan_dir / "genres")
+    clip = str((gtzan_dir / "genres" / "classical" / "classical.00000.wav").resolve())
+    w.browser.select_path(clip)
+    qtbot.waitUntil(lambda: w.player.current is not None and w.player.current.path == clip,
+                    timeout=15000)
+    assert w.player.view._image is not None and w.player.current.duration_s > 29
+
+    recording = pulse_null_sink.server.start_recording(tmp_path / "monitor.raw")
+    w.toggle_play()  # what Space does
+    qtbot.waitUntil(lambda: w.player.engine.position_s() >= 1.0, timeout=10000)
+    qtbot.wait(200)  # let the last blocks through the sink
+    samples = recording.stop()
+    assert pulse_null_sink.server.sink_state() == "RUNNING"
+    assert w.player.engine.is_playing()
+    assert w.player.view.cursor_s() > 0.5  # the cursor follows the playback
+    assert samples.size > 0.5 * recording.rate
+    assert float(np.sqrt(np.mean(samples ** 2))) > 1e-3  # real sound, not silence
+
+    w.toggle_play()  # pause keeps the position
+    paused_at = w.player.engine.position_s()
+    qtbot.wait(300)
+    assert w.player.engine.position_s() == pytest.approx(paused_at, abs=0.05)
+    w.player.play()
+    qtbot.waitUntil(lambda: w.player.engine.position_s() > paused_at + 0.2, timeout=5000)
+
+    w.close()  # closing the window stops playback cleanly
+    assert w.player.engine._stream is None
+    deadline = time.monotonic() + 10
+    while pulse_null_sink.server.sink_state() == "RUNNING" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert pulse_null_sink.server.sink_state() != "RUNNING"
+
+
+def test_no_output_device_gives_a_clear_message(qtbot, main_window, monkeypatch):
+    from genre_desktop.app import player
+
+    monkeypatch.setattr(player, "output_devices", lambda: [])
+    main_window.player.refresh_devices()
+    assert not main_window.player.has_device()
+    assert "No audio output device" in main_window.player.notice.text()
+    assert not main_window.player.notice.isHidden()
+    assert not main_window.player.play_button.isEnabled()
