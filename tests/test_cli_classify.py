@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from batch_helpers import shared_feature_cache  # noqa: F401
 from conftest import require
 
 from genre_desktop.cli import main
@@ -36,6 +37,7 @@ def _small_folder(root: Path, gtzan_dir: Path, genres=("blues", "metal", "classi
     return root
 
 
+@pytest.mark.usefixtures("shared_feature_cache")
 def test_classify_offline_writes_reports_and_lists_failures(gtzan_dir, tmp_path, capsys):
     songs = _small_folder(tmp_path / "songs", gtzan_dir)
     out = tmp_path / "out"
@@ -85,6 +87,7 @@ def _stored(db: Path) -> set[str]:
         return set()  # the run has not created its tables yet
 
 
+@pytest.mark.usefixtures("shared_feature_cache")
 def test_sigkill_mid_batch_then_resume_loses_nothing(gtzan_dir, tmp_path, bedrock_server):
     bedrock_server.delay_s = 0.4  # slow enough to kill the run mid-batch
     out = tmp_path / "out"
@@ -125,6 +128,35 @@ def test_sigkill_mid_batch_then_resume_loses_nothing(gtzan_dir, tmp_path, bedroc
     assert bedrock_server.count() - calls_before == 10 - len(before)
     tagged = json.loads((out / "bedrock_results" / "tagged_songs.json").read_text())
     assert len(tagged) == 10 and {t["backend"] for t in tagged} == {"bedrock"}
+
+
+@pytest.mark.usefixtures("shared_feature_cache")
+def test_ctrl_c_cancels_keeps_results_and_writes_reports(gtzan_dir, tmp_path, bedrock_server):
+    bedrock_server.delay_s = 0.4
+    songs = _small_folder(tmp_path / "songs", gtzan_dir)
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "genre_desktop", "classify", str(songs), "--no-progress",
+         "--backend", "bedrock", "--workers", "1", "--extract-workers", "1", "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    runs = data_dir() / "runs"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and proc.poll() is None:
+        dbs = list(runs.glob("*.sqlite")) if runs.is_dir() else []
+        if dbs and len(_stored(dbs[0])) >= 2:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)  # what Ctrl+C does to the run (its workers are spared)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stdout + stderr
+    assert "Cancelling" in stderr and "--resume" in stdout
+    (db,) = list(runs.glob("*.sqlite"))
+    kept = _stored(db)
+    assert 2 <= len(kept) < 7
+    tagged = json.loads((out / "bedrock_results" / "tagged_songs.json").read_text())
+    metrics = json.loads((out / "bedrock_results" / "accuracy_metrics.json").read_text())
+    assert len(tagged) + metrics["failed_songs"] == len(kept)
+    assert metrics["songs_asked"] == 7 and metrics["coverage"] < 1.0
 
 
 def test_download_without_kagglehub(monkeypatch, capsys):

@@ -109,8 +109,10 @@ def _run_prepared(prepared: Any, args: argparse.Namespace) -> int:
               file=sys.stderr)
 
     previous = signal.signal(signal.SIGINT, on_sigint)
-    bar = tqdm(total=len(prepared.songs), unit="song", disable=args.no_progress,
-               dynamic_ncols=True, file=sys.stderr)
+    planned = {song.path for song in prepared.songs}
+    already = len(store.finished_paths(include_errors=not args.retry_failed) & planned)
+    bar = tqdm(total=len(prepared.songs), initial=already, unit="song",
+               disable=args.no_progress, dynamic_ncols=True, file=sys.stderr)
 
     def on_progress(ev: PipelineProgress) -> None:
         bar.n = ev.done
@@ -119,13 +121,15 @@ def _run_prepared(prepared: Any, args: argparse.Namespace) -> int:
                             refresh=False)
         bar.refresh()
 
-    fatal = ""
+    fatal, interrupted = "", False
     try:
         summary = run_pipeline(prepared.songs, prepared.backend, store, settings,
                                progress=on_progress, cancel=cancel,
                                retry_failed=args.retry_failed, use_cache=not args.no_cache)
     except PipelineError as exc:
         fatal, summary = str(exc), None
+    except KeyboardInterrupt:  # a second Ctrl+C: songs finished so far are stored; report them
+        interrupted, summary = True, None
     finally:
         bar.close()
         signal.signal(signal.SIGINT, previous)
@@ -141,7 +145,7 @@ def _run_prepared(prepared: Any, args: argparse.Namespace) -> int:
         print(f"The run stopped: {fatal}\nResume it with --resume {store.run_id}",
               file=sys.stderr)
         return 1
-    if summary is not None and summary.cancelled:
+    if interrupted or (summary is not None and summary.cancelled):
         print(f"Cancelled. Resume with: genre-desktop classify --resume {store.run_id}")
         return EXIT_CANCELLED
     return 0
