@@ -97,3 +97,39 @@ def test_silence_and_noise_give_finite_features():
     assert all(np.isfinite(v) for v in loud.values())
     assert loud["rms_mean"] == pytest.approx(0.1, rel=0.05)
     assert features.EXTRACTOR_VERSION and features.DEFAULT_MAX_SECONDS > 30
+
+
+def test_shared_spectrogram_helpers_match_librosa(full_clips):
+    """Each helper of the fast path against the librosa call it replaces, on real audio."""
+    import librosa
+
+    from genre_desktop.core import _fast_spectral as fast
+    from genre_desktop.core._fast_hpss import istft
+
+    sr = 22050
+    for clip in (full_clips[0], full_clips[-1]):
+        y = load_audio(clip["path"]).y[: sr * 10]
+        D = librosa.stft(y, pad_mode="reflect")
+        mag = np.abs(D)
+        power = mag * mag
+        tuning = librosa.estimate_tuning(S=power, sr=sr, bins_per_octave=12)
+        assert fast.estimate_tuning(power, sr) == tuning
+        np.testing.assert_allclose(
+            fast.chroma_stft(power, sr, tuning),
+            librosa.feature.chroma_stft(S=power, sr=sr, tuning=tuning), rtol=1e-4, atol=1e-6)
+        np.testing.assert_array_equal(
+            fast.zero_crossing_rate(y), librosa.feature.zero_crossing_rate(y)[0])
+        np.testing.assert_allclose(
+            fast.rms(y), librosa.feature.rms(y=y, pad_mode="reflect")[0], rtol=1e-4)
+        centroid, bandwidth, rolloff = fast.spectral_shape(mag, sr)
+        np.testing.assert_allclose(
+            centroid, librosa.feature.spectral_centroid(S=mag, sr=sr)[0], rtol=1e-4)
+        np.testing.assert_allclose(
+            bandwidth, librosa.feature.spectral_bandwidth(S=mag, sr=sr)[0], rtol=1e-4)
+        expected_rolloff = librosa.feature.spectral_rolloff(S=mag, sr=sr)[0]
+        assert np.mean(rolloff == expected_rolloff) > 0.99  # float32 cumsum ties aside
+        mel_db = librosa.power_to_db(fast.melspectrogram(power, sr))
+        onset = librosa.onset.onset_strength(S=mel_db, sr=sr, aggregate=np.median)
+        assert fast.tempo(onset, sr) == float(librosa.feature.tempo(onset_envelope=onset, sr=sr)[0])
+        np.testing.assert_allclose(istft(D, 2048, 512), librosa.istft(D, dtype=np.float32),
+                                   atol=1e-6)

@@ -3,10 +3,13 @@
 librosa's harmonic/percussive separation spends ~85% of its time in scipy.ndimage.median_filter.
 A moving median over a symmetrically padded array (bottleneck.move_median, a double heap) gives
 exactly the values scipy's filter gives with mode="reflect" for an odd window, in a fraction of
-the time; the soft masks and the inverse STFTs then follow librosa step by step.
+the time. The soft mask follows librosa's arithmetic; the inverse STFT is done once (the
+percussive part is the signal minus the harmonic part, as the two masks sum to one).
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 import bottleneck as bn
 import numpy as np
@@ -42,42 +45,79 @@ def moving_median(a: np.ndarray, window: int, axis: int) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(med, -1, axis)).astype(a.dtype, copy=False)
 
 
-def softmask_pair(harm: np.ndarray, perc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """librosa.util.softmask(harm, perc, power=2, split_zeros=True) and its mirror."""
+def harmonic_mask(harm: np.ndarray, perc: np.ndarray) -> np.ndarray:
+    """librosa.util.softmask(harm, perc, power=2, split_zeros=True)."""
     z = np.maximum(harm, perc)
     bad = z < np.finfo(z.dtype).tiny
     z[bad] = 1
-    mh = (harm / z) ** 2
-    mp = (perc / z) ** 2
-    good = ~bad
-    total = mh[good] + mp[good]
-    mh[good] /= total
-    mp[good] /= total
+    mh = harm / z
+    mh *= mh
+    mp = perc / z
+    mp *= mp
+    mp += mh
+    np.divide(mh, mp, out=mh, where=~bad)
     mh[bad] = 0.5
-    mp[bad] = 0.5
-    return mh, mp
+    return mh
+
+
+@lru_cache(maxsize=4)
+def _hann(n_fft: int) -> np.ndarray:
+    import librosa
+
+    return librosa.filters.get_window("hann", n_fft, fftbins=True).astype(np.float32)
+
+
+@lru_cache(maxsize=16)
+def _window_sumsquare(n_frames: int, n_fft: int, hop: int) -> np.ndarray:
+    import librosa
+
+    return librosa.filters.window_sumsquare(
+        window="hann", n_frames=n_frames, win_length=n_fft, n_fft=n_fft, hop_length=hop,
+        dtype=np.float32,
+    )
+
+
+def istft(D: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+    """librosa.istft(D, dtype=float32) with no `length`: centred, trimmed by n_fft // 2."""
+    n_frames = D.shape[-1]
+    frames = np.fft.irfft(np.ascontiguousarray(D.T), n=n_fft, axis=-1)
+    frames *= _hann(n_fft)
+    out = np.zeros(n_fft + hop * (n_frames - 1), dtype=frames.dtype)
+    if n_fft % hop == 0:
+        # Overlap-add as n_fft // hop shifted block sums over a (blocks, hop) view.
+        per = n_fft // hop
+        blocks = out.reshape(-1, hop)
+        for k in range(per):
+            blocks[k : k + n_frames] += frames[:, k * hop : (k + 1) * hop]
+    else:
+        for t in range(n_frames):
+            out[t * hop : t * hop + n_fft] += frames[t]
+    wss = _window_sumsquare(n_frames, n_fft, hop)
+    nonzero = wss > np.finfo(wss.dtype).tiny
+    out[nonzero] /= wss[nonzero]
+    return out[n_fft // 2 : len(out) - n_fft // 2].astype(np.float32, copy=False)
 
 
 def hpss_waveforms(
     y: np.ndarray, D: np.ndarray, mag: np.ndarray, *, n_fft: int = 2048, hop_length: int = 512
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Harmonic and percussive waveforms of `y`, as librosa.effects.hpss(y) returns them.
+    """Harmonic and percussive waveforms of `y`, as librosa.effects.hpss(y) returned them.
 
     `D` is librosa.stft(y, pad_mode="reflect") with the same n_fft/hop and `mag` its
-    magnitude, shared with the other features so the STFT is computed once.
+    magnitude, shared with the other features so the STFT is computed once. As librosa < 0.10
+    did (and the table with it), the waveforms are inverted without `length` and the tail is
+    zero-padded to len(y); passing `length` instead changes harmony/perceptr means visibly.
     """
-    import librosa
-
     harm = moving_median(mag, KERNEL, axis=-1)  # along time
     perc = moving_median(mag, KERNEL, axis=-2)  # along frequency
-    mask_h, mask_p = softmask_pair(harm, perc)
-    # librosa multiplies magnitude * mask * phase; magphase's phase is D / |D| (1 where |D| = 0).
-    zero = mag == 0
-    phase = D / (mag + zero)
-    phase.real += zero
-    # As librosa < 0.10 did (and the table with it): invert without `length`, then zero-pad
-    # the tail to len(y). Passing `length` instead changes harmony/perceptr means visibly.
-    y_h = librosa.istft((mag * mask_h) * phase, n_fft=n_fft, hop_length=hop_length, dtype=y.dtype)
-    y_p = librosa.istft((mag * mask_p) * phase, n_fft=n_fft, hop_length=hop_length, dtype=y.dtype)
-    n = len(y)
-    return librosa.util.fix_length(y_h, size=n), librosa.util.fix_length(y_p, size=n)
+    mask_h = harmonic_mask(harm, perc)
+    y_h = istft(D * mask_h, n_fft, hop_length)
+    # istft(D) gives y back exactly (reflect padding, NOLA window), so the percussive part,
+    # istft(D * (1 - mask_h)), is y - y_h up to float32 rounding; one inverse STFT saved.
+    n = len(y_h)
+    y_p = y[:n] - y_h
+    out_h = np.zeros(len(y), dtype=np.float32)
+    out_p = np.zeros(len(y), dtype=np.float32)
+    out_h[:n] = y_h
+    out_p[:n] = y_p
+    return out_h, out_p

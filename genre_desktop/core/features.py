@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import sys
-import warnings
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -65,38 +64,33 @@ def features_from_signal(y: np.ndarray, sr: int = SR) -> Features:
     _prepare_numba_cache()
     import librosa
 
+    from genre_desktop.core import _fast_spectral as fast
     from genre_desktop.core._fast_hpss import hpss_waveforms
 
     y = np.ascontiguousarray(y, dtype=np.float32)
     D = librosa.stft(y, n_fft=N_FFT, hop_length=HOP, pad_mode=PAD)
     mag = np.abs(D)
-    power = mag**2
+    power = mag * mag
 
     out: Features = {"length": float(len(y))}
-    with warnings.catch_warnings():  # silence: "empty frequency set", tuning 0 is right
-        warnings.simplefilter("ignore", UserWarning)
-        tuning = librosa.estimate_tuning(S=power, sr=sr, bins_per_octave=12)
-    _mean_var(out, "chroma_stft", librosa.feature.chroma_stft(S=power, sr=sr, tuning=tuning))
-    _mean_var(out, "rms", librosa.feature.rms(y=y, pad_mode=PAD))
-    centroid = librosa.feature.spectral_centroid(S=mag, sr=sr)
+    tuning = fast.estimate_tuning(power, sr, N_FFT)
+    _mean_var(out, "chroma_stft", fast.chroma_stft(power, sr, tuning))
+    _mean_var(out, "rms", fast.rms(y, N_FFT, HOP))
+    centroid, bandwidth, rolloff = fast.spectral_shape(mag, sr)
     _mean_var(out, "spectral_centroid", centroid)
-    bandwidth = librosa.feature.spectral_bandwidth(S=mag, sr=sr, centroid=centroid)
     _mean_var(out, "spectral_bandwidth", bandwidth)
-    _mean_var(out, "rolloff", librosa.feature.spectral_rolloff(S=mag, sr=sr))
-    _mean_var(out, "zero_crossing_rate", librosa.feature.zero_crossing_rate(y))
+    _mean_var(out, "rolloff", rolloff)
+    _mean_var(out, "zero_crossing_rate", fast.zero_crossing_rate(y, N_FFT, HOP))
 
     y_harm, y_perc = hpss_waveforms(y, D, mag, n_fft=N_FFT, hop_length=HOP)
     _mean_var(out, "harmony", y_harm)
     _mean_var(out, "perceptr", y_perc)
 
-    mel_db = librosa.power_to_db(librosa.feature.melspectrogram(S=power, sr=sr))
+    mel_db = librosa.power_to_db(fast.melspectrogram(power, sr))
     # beat_track's onset envelope: the same mel spectrogram, aggregated by the median.
     onset_env = librosa.onset.onset_strength(S=mel_db, sr=sr, aggregate=np.median)
-    if onset_env.any():
-        tempo = librosa.feature.tempo(onset_envelope=onset_env, sr=sr, hop_length=HOP)
-        out["tempo"] = float(np.atleast_1d(tempo)[0])
-    else:
-        out["tempo"] = 0.0  # beat_track's answer for silence
+    # beat_track answers 0 for silence; otherwise its tempo comes before the beat tracking.
+    out["tempo"] = fast.tempo(onset_env, sr, HOP) if onset_env.any() else 0.0
 
     mfcc = librosa.feature.mfcc(S=mel_db, n_mfcc=20)
     for i in range(20):
