@@ -238,11 +238,12 @@ def test_a_scripted_answer_round_trips(bedrock_server):
                                                 + response["usage"]["outputTokens"])
 
 
-def test_the_default_adaptive_retry_mode_rides_out_a_throttle(bedrock_server):
-    # Shipped settings: botocore adaptive mode, 3 attempts per call, our loop around it.
-    backend = BedrockBackend(BedrockConfig(CLAUDE_3_HAIKU, backoff_base_s=0.01,
+@pytest.mark.parametrize("mode", ["standard", "adaptive"])
+def test_botocore_retry_modes_ride_out_a_throttle(bedrock_server, mode):
+    # Shipped settings (standard mode, 3 attempts per call, our loop around it) and adaptive.
+    backend = BedrockBackend(BedrockConfig(CLAUDE_3_HAIKU, backoff_base_s=0.01, retry_mode=mode,
                                            requests_per_minute=None, tokens_per_minute=None))
-    assert (backend.config.retry_mode, backend.config.botocore_attempts) == ("adaptive", 3)
+    assert backend.config.botocore_attempts == 3
     bedrock_server.queue(throttle())
     response, attempts = backend.converse(request(backend))
     assert not isinstance(response, SongError)

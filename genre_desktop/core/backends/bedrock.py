@@ -5,7 +5,7 @@ the response's usage. Reliability layers, outermost first:
 - our own retry loop with full-jitter backoff for throttling, model-not-ready, timeouts,
   500/503 and model errors; never for access-denied or validation errors. It outlasts long
   throttle storms where botocore gives up (few attempts, a shared retry quota);
-- botocore's own retries (adaptive mode by default) inside each `converse` call;
+- botocore's own retries (standard mode by default, adaptive on request) inside each call;
 - the shared client-side rate limiter, applied to every HTTP attempt (botocore's retries too)
   through a `before-send` hook, so all workers together stay under the account's quota.
 Endpoints: an explicit `endpoint_url`, else botocore's standard AWS_ENDPOINT_URL_BEDROCK_RUNTIME
@@ -66,7 +66,10 @@ class BedrockConfig:
     endpoint_url: str | None = None
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 120.0
-    retry_mode: str = "adaptive"  # botocore's mode inside each call
+    # botocore's mode inside each call. Not "adaptive": its client-side limiter crawls after a
+    # few 429s (benchmarks/bench_bedrock_client.py: a 30% 429 storm ran x47 slower than
+    # without 429s, against x6 in standard mode); our own limiter paces the workers instead.
+    retry_mode: str = "standard"
     botocore_attempts: int = 3  # total attempts botocore makes per call
     max_retries: int = 5  # our loop's retries around botocore's
     backoff_base_s: float = 1.0
