@@ -266,3 +266,17 @@ def test_cancel_during_a_throttle_storm_stops_retrying(bedrock_server):
     response, attempts = done[0]
     assert isinstance(response, SongError) and response.reason == "cancelled"
     assert attempts < 10 and bedrock_server.pending() > 40
+
+
+def test_the_token_budget_is_charged_the_real_usage_once(bedrock_server):
+    clock = FakeClock()
+    limiter = RateLimiter(tokens_per_minute=100_000, clock=clock, sleep=clock.sleep)
+    backend = BedrockBackend(fast_config(botocore_attempts=2, max_retries=2), limiter=limiter)
+    bedrock_server.queue(internal_error())  # a failed attempt reserves tokens, then refunds them
+    response, attempts = backend.converse(request(backend))
+    assert attempts == 2
+    used = response["usage"]["inputTokens"] + response["usage"]["outputTokens"]
+    assert limiter.available_tokens == pytest.approx(100_000 - used)
+    bedrock_server.queue(access_denied())  # a failed call costs the budget nothing
+    backend.converse(request(backend))
+    assert limiter.available_tokens == pytest.approx(100_000 - used)

@@ -168,8 +168,15 @@ class BedrockBackend:
         state = self._local
         state.attempts = getattr(state, "attempts", 0) + 1
         if self._limiter is not None:
-            self._limiter.acquire(getattr(state, "estimate", 0), getattr(state, "cancel", None))
+            estimate = getattr(state, "estimate", 0)
+            self._limiter.acquire(estimate, getattr(state, "cancel", None))
+            state.reserved = getattr(state, "reserved", 0.0) + self._limiter.reserved_for(estimate)
         return None  # None: botocore sends the request itself
+
+    def _settle(self, used_tokens: int) -> None:
+        if self._limiter is not None:
+            self._limiter.settle(getattr(self._local, "reserved", 0.0), used_tokens)
+            self._local.reserved = 0.0
 
     def _backoff(self, attempt: int, cancel: CancelFlag | None) -> bool:
         """Sleep a full-jitter delay; False when cancelled meanwhile."""
@@ -216,14 +223,18 @@ class BedrockBackend:
         state.attempts, state.estimate, state.cancel = 0, estimate, cancel
         attempt = 0
         while True:
+            state.reserved = 0.0  # tokens this call's HTTP attempts took from the limiter
             try:
                 response = self.client().converse(**request)
+                usage = response.get("usage") or {}
+                self._settle(int(usage.get("inputTokens", 0)) + int(usage.get("outputTokens", 0)))
                 if "output" not in response:  # botocore reads a non-JSON body as {}
                     return SongError("bad_response", "Bedrock's response held no answer "
                                      "(not the Converse format).", stage="classify"), \
                         state.attempts
                 return response, state.attempts
             except Cancelled:
+                self._settle(0)
                 return SongError("cancelled", "Cancelled before the request was sent.",
                                  stage="classify"), state.attempts
             except ClientError as exc:
@@ -237,14 +248,15 @@ class BedrockBackend:
             except (EndpointConnectionError, ConnectionError) as exc:
                 reason, retryable, detail = "unreachable", True, type(exc).__name__
             except (NoCredentialsError, CredentialsError) as exc:
+                self._settle(0)
                 return SongError("no_credentials", f"No usable AWS credentials: {exc}",
                                  stage="classify"), state.attempts
             except BotoCoreError as exc:
                 # e.g. an unparseable HTTP body: not something a retry fixes
+                self._settle(0)
                 return SongError("bad_response", f"Bedrock's response could not be read "
                                  f"({type(exc).__name__}).", stage="classify"), state.attempts
-            if self._limiter is not None:
-                self._limiter.settle(estimate, 0)  # a failed call used no tokens
+            self._settle(0)  # a failed call used no tokens
             if not retryable or attempt >= self.config.max_retries:
                 tries = "" if not retryable else f" after {state.attempts} attempts"
                 hint = _HINTS.get(reason, "")
@@ -282,8 +294,6 @@ class BedrockBackend:
         usage = result.get("usage") or {}
         inp, out = int(usage.get("inputTokens", 0)), int(usage.get("outputTokens", 0))
         cost = self.info.cost(inp, out)
-        if self._limiter is not None:
-            self._limiter.settle(request_estimate(request, self.max_tokens), inp + out)
         self.totals.add(api_calls=attempts, retries=retries, input_tokens=inp,
                         output_tokens=out, cost_usd=cost, songs=1)
         text = response_text(result)

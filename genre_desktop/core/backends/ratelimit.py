@@ -71,6 +71,15 @@ class RateLimiter:
     def tokens_per_minute(self) -> float | None:
         return self._tokens.capacity if self._tokens else None
 
+    @property
+    def available_tokens(self) -> float | None:
+        """Tokens in the bucket now (None when tokens are not limited)."""
+        if self._tokens is None:
+            return None
+        with self._lock:
+            self._refill()
+            return self._tokens.level
+
     def _refill(self) -> None:
         now = self._clock()
         elapsed = max(0.0, now - self._last)
@@ -108,13 +117,17 @@ class RateLimiter:
             self._sleep(step)
             waited += step
 
-    def settle(self, estimated_tokens: int, actual_tokens: int) -> None:
-        """Correct the token bucket once the real usage of a request is known."""
+    def reserved_for(self, tokens: int) -> float:
+        """How many tokens `acquire(tokens)` takes from the bucket (capped at its size)."""
+        return min(float(tokens), self._tokens.capacity) if self._tokens is not None else 0.0
+
+    def settle(self, reserved_tokens: float, actual_tokens: int) -> None:
+        """Correct the token bucket once the real usage is known: give back what was reserved
+        (`reserved_for` of each acquire), take what was used."""
         if self._tokens is None:
             return
         with self._lock:
-            self._tokens.level -= float(actual_tokens - min(estimated_tokens,
-                                                            self._tokens.capacity))
+            self._tokens.level += float(reserved_tokens) - float(actual_tokens)
             self._tokens.level = min(self._tokens.level, self._tokens.capacity)
 
 
