@@ -296,5 +296,8 @@ def _drain(results_q: queue.Queue[Any], store: RunStore, summary: PipelineSummar
         if item is _DONE:
             break
         if isinstance(item, SongResult):
-            store.save(item)
+            try:
+                store.save(item)
+            except Exception:  # the store itself may be what failed; the caller gets that error
+                continue
             summary.results.append(item)

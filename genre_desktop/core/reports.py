@@ -74,6 +74,8 @@ def _fmt(value: Any, kind: str) -> str:
         return f"${value:.4f}"
     if kind == "s":
         return f"{value:.2f} s"
+    if kind == "rate":
+        return f"{value:.1f}"
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
@@ -115,7 +117,7 @@ def report_text(metrics: dict[str, Any], results: Sequence[SongResult]) -> str:
         f"cost: {_fmt(m['total_cost_usd'], 'usd')} "
         f"({_fmt(m['cost_per_song_usd'], 'usd')} per song)",
         f"Latency p50/p95: {_fmt(m['latency_p50_s'], 's')} / {_fmt(m['latency_p95_s'], 's')}   "
-        f"songs per minute: {_fmt(m['songs_per_minute'], 'num')}",
+        f"songs per minute: {_fmt(m['songs_per_minute'], 'rate')}",
         "",
         "Targets", "-" * 7,
     ]
