@@ -17,7 +17,7 @@ PACKAGES=(
   libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libegl1 libgl1 libfontconfig1
   libdbus-1-3 libglib2.0-0 fonts-dejavu-core
   # test harness: virtual screen, private D-Bus session with the Secret Service, a sound server
-  xvfb xauth dbus dbus-x11 gnome-keyring libsecret-tools pulseaudio pulseaudio-utils
+  xvfb xauth x11-utils dbus dbus-x11 gnome-keyring libsecret-tools pulseaudio pulseaudio-utils
   # packaging: PyInstaller inspects binaries with objdump
   binutils
 )
