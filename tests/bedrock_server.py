@@ -181,6 +181,14 @@ def model_not_ready() -> Behaviour:
     return error(429, "ModelNotReadyException", "Model is not ready to serve inference requests.")
 
 
+def model_timeout() -> Behaviour:
+    return error(408, "ModelTimeoutException", "The request took too long to process.")
+
+
+def model_error() -> Behaviour:
+    return error(424, "ModelErrorException", "The model failed to process the request.")
+
+
 def garbage_body() -> Behaviour:
     return lambda call: Reply(body=b"<html>502 Bad Gateway</html>",
                               headers={"Content-Type": "text/html"})

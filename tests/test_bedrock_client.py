@@ -13,7 +13,9 @@ from bedrock_server import (
     garbage_body,
     genre_answer,
     internal_error,
+    model_error,
     model_not_ready,
+    model_timeout,
     slow,
     throttle,
     unavailable,
@@ -85,13 +87,14 @@ def test_throttling_that_outlasts_the_retries_is_a_throttled_error(bedrock_serve
     assert bedrock_server.pending() == 17
 
 
-def test_server_errors_and_model_not_ready_are_retried(bedrock_server):
-    for behaviour in (internal_error(), unavailable(), model_not_ready()):
+def test_server_errors_model_not_ready_and_model_timeouts_are_retried(bedrock_server):
+    for behaviour in (internal_error(), unavailable(), model_not_ready(), model_timeout(),
+                      model_error()):
         bedrock_server.queue(behaviour)
-    backend = BedrockBackend(fast_config(max_retries=3))
+    backend = BedrockBackend(fast_config(max_retries=5))
     response, attempts = backend.converse(request(backend))
     assert not isinstance(response, SongError)
-    assert attempts == 4 and bedrock_server.count() == 4
+    assert attempts == 6 and bedrock_server.count() == 6
 
 
 def test_botocore_retries_inside_a_call_are_counted(bedrock_server):
