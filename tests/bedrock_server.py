@@ -320,8 +320,7 @@ class BedrockServer:
         class Handler(_Handler):
             owner = server
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
+        self._httpd = _Server(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="bedrock-server",
                                         daemon=True)
         self._thread.start()
@@ -366,6 +365,11 @@ class BedrockServer:
             return Reply(body={"modelDetails": _model_summary(call.model_id,
                                                               self.models[call.model_id])})
         return error(404, "UnknownOperationException", "Unknown operation")(call)
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # many workers connecting at once must not hit the listen backlog
+    daemon_threads = True
 
 
 class _Handler(BaseHTTPRequestHandler):
