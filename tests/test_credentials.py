@@ -110,7 +110,7 @@ def test_keyring_profile_keeps_its_secrets_only_in_the_keyring(aws_files, secret
 def test_a_keyring_profile_signs_real_bedrock_requests(bedrock_server, secret_service, caplog):
     name = f"kr-{uuid.uuid4().hex[:8]}"
     bedrock_server.secrets[KR_KEY] = KR_SECRET  # the server knows this key pair
-    save_keyring_profile(name, KR_KEY, KR_SECRET)
+    save_keyring_profile(name, KR_KEY, KR_SECRET, KR_TOKEN)
     try:
         caplog.set_level(logging.DEBUG)
         backend = BedrockBackend(fast_config(profile=name))
@@ -118,8 +118,11 @@ def test_a_keyring_profile_signs_real_bedrock_requests(bedrock_server, secret_se
         assert not isinstance(response, SongError)
         call = bedrock_server.converse_calls()[-1]
         assert call.signature_ok and f"Credential={KR_KEY}/" in call.headers["authorization"]
-        # even botocore's debug logging never shows the secret
-        assert KR_SECRET not in caplog.text
+        assert call.headers["x-amz-security-token"] == KR_TOKEN  # signed with the token too
+        # botocore logged the request at DEBUG, with every credential masked
+        assert "x-amz-security-token" in caplog.text.lower() and "****" in caplog.text
+        for secret in (KR_SECRET, KR_TOKEN, KR_KEY):
+            assert secret not in caplog.text
 
         # a wrong secret in the keyring: the server rejects the signature, not retried
         save_keyring_profile(name, KR_KEY, "wrong-" + KR_SECRET)

@@ -44,6 +44,61 @@ class ProfileInfo:
         return f"{self.name} (keyring)" if self.source == "keyring" else self.name
 
 
+# botocore's DEBUG logging prints request headers and canonical requests: the session token
+# and access key ID would reach any log handler (the app's log dock, a bug report). These
+# loggers get a filter that masks every credential the app has used.
+_LOGGERS_TO_REDACT = (
+    "botocore.endpoint", "botocore.auth", "botocore.hooks", "botocore.parsers",
+    "botocore.retryhandler", "botocore.awsrequest", "botocore.httpsession",
+    "botocore.credentials", "botocore.client", "botocore.utils", "botocore.retries.standard",
+    "botocore.retries.adaptive", "urllib3.connectionpool",
+)
+
+
+class _RedactSecrets(logging.Filter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+        self.lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        with self.lock:
+            secrets = [s for s in self.secrets if s]
+        if not secrets:
+            return True
+        try:
+            text = record.getMessage()
+        except Exception:  # a broken format string: leave the record as it is
+            return True
+        if any(s in text for s in secrets):
+            for secret in secrets:
+                text = text.replace(secret, "****")
+            record.msg, record.args = text, ()
+        return True
+
+
+_REDACTOR = _RedactSecrets()
+for _name in _LOGGERS_TO_REDACT:
+    logging.getLogger(_name).addFilter(_REDACTOR)
+
+
+def redact_in_logs(*secrets: str | None) -> None:
+    """Mask these values in botocore's and urllib3's log records from now on."""
+    with _REDACTOR.lock:
+        _REDACTOR.secrets.update(s for s in secrets if s and len(s) >= 8)
+
+
+def redact_session_credentials(session) -> None:
+    """Register the session's credentials (whatever their source) for log masking."""
+    try:
+        creds = session.get_credentials()
+        frozen = creds.get_frozen_credentials() if creds is not None else None
+    except Exception:  # resolving may fail (expired SSO ...): the request will report it
+        return
+    if frozen is not None:
+        redact_in_logs(frozen.access_key, frozen.secret_key, frozen.token)
+
+
 def _index_path() -> Path:
     return config_dir() / INDEX_FILE
 
@@ -195,6 +250,7 @@ def make_session(profile: str | None = None, region: str | None = None):
     index = _read_index()
     if profile and profile in index:
         secret = _keyring_secret(profile)
+        redact_in_logs(*secret.values())
         session = boto3.Session(
             aws_access_key_id=secret.get("aws_access_key_id"),
             aws_secret_access_key=secret.get("aws_secret_access_key"),

@@ -111,9 +111,10 @@ def make_client(service: str, *, profile: str | None = None, region: str | None 
     """A boto3 client for `bedrock-runtime` or `bedrock` with our timeouts and retry policy."""
     from botocore.config import Config
 
-    from genre_desktop.core.credentials import make_session
+    from genre_desktop.core.credentials import make_session, redact_session_credentials
 
     session = make_session(profile, region)
+    redact_session_credentials(session)
     config = Config(
         connect_timeout=connect_timeout_s,
         read_timeout=read_timeout_s,
