@@ -103,3 +103,11 @@ def test_an_unreadable_clip_fails_extraction_and_skips_the_rest(bedrock_server, 
     assert steps["feature_extraction"].status == FAIL
     assert steps["prompt"].status == SKIP and steps["inference"].status == SKIP
     assert bedrock_server.count() == 0
+
+
+def test_an_application_profile_arn_skips_the_lookup_but_is_invoked(bedrock_server):
+    arn = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3d4e5"
+    steps = by_name(run_checks(model=arn))
+    assert steps["model_access"].status == SKIP
+    assert steps["inference"].status == PASS
+    assert bedrock_server.converse_calls()[-1].model_id == arn

@@ -142,6 +142,10 @@ def run_checks(
     base = base_model_id(model)
     if control is None or listed is None:
         record("model_access", t0, SKIP, "Needs Bedrock to be reachable.")
+    elif model.startswith("arn:") and "." not in base:
+        # application inference profiles and provisioned models name no foundation model
+        record("model_access", t0, SKIP, "This ARN names no foundation model to look up; "
+               "the inference step checks it.")
     elif base not in listed:
         record("model_access", t0, FAIL, f"{base} is not offered in {the_region}.",
                "Pick another model or region; `aws bedrock list-foundation-models` shows them.")
