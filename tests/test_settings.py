@@ -79,3 +79,9 @@ def test_unknown_keys_and_newer_schema_are_tolerated(caplog):
     s = load_settings(env={})
     assert s.seed == 3
     assert "future_option" in caplog.text and "schema 99" in caplog.text
+
+
+def test_rate_limits_are_settings_not_secrets():
+    settings_path().write_text("tokens_per_minute = 400000\nrequests_per_minute = 120\n")
+    s = load_settings(env={}, overrides={"requests_per_minute": 90})
+    assert (s.tokens_per_minute, s.requests_per_minute) == (400000.0, 90.0)
