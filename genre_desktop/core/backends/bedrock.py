@@ -67,8 +67,8 @@ class BedrockConfig:
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 120.0
     # botocore's mode inside each call. Not "adaptive": its client-side limiter crawls after a
-    # few 429s (benchmarks/bench_bedrock_client.py: a 30% 429 storm ran x47 slower than
-    # without 429s, against x6 in standard mode); our own limiter paces the workers instead.
+    # few 429s (benchmarks/bench_bedrock_client.py: 24 songs under a 30% 429 storm took
+    # about 30 s in adaptive mode, 3.8 s in standard); our own limiter paces the workers.
     retry_mode: str = "standard"
     botocore_attempts: int = 3  # total attempts botocore makes per call
     max_retries: int = 5  # our loop's retries around botocore's
