@@ -225,3 +225,13 @@ def test_real_extraction_and_offline_model_with_cancel(gtzan_dir):
     assert rest.skipped == len(kept) and not rest.cancelled
     assert sorted(r.path for r in final) == sorted(s.path for s in songs)
     assert all(r.ok and r.prediction.backend == "local" for r in final)
+
+
+def test_offline_model_is_not_trained_on_the_runs_own_songs(gtzan_dir):
+    from genre_desktop.core.runs import build_backend
+
+    songs = [*_real_songs(gtzan_dir, ("blues", "rock")), Song("/mine/rock/my song.wav", "rock")]
+    backend = build_backend(Settings(backend="local"), songs)
+    # Only the songs whose rows are in the reference table are held out (by file name).
+    assert backend._exclude == frozenset({"blues.00003.wav", "rock.00003.wav"})
+    assert build_backend(Settings(backend="local"))._exclude is None

@@ -7,6 +7,7 @@ what was asked; `resume_run` reopens a store with the settings it was started wi
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,20 +44,24 @@ def prompt_template_hash() -> str:
     return digest.hexdigest()[:16]
 
 
-def build_backend(settings: Settings) -> Backend:
-    """The backend the settings name; raises RunSetupError when it cannot be built."""
+def build_backend(settings: Settings, songs: Sequence[Song] | None = None) -> Backend:
+    """The backend the settings name; raises RunSetupError when it cannot be built.
+
+    With `songs`, the offline model is trained without the reference rows of those songs (by
+    file name), so a run over GTZAN itself measures accuracy on songs the model has not seen.
+    """
     try:
         if settings.backend == "local":
             from genre_desktop.core.backends.local import LocalBackend
 
-            return LocalBackend(**_local_kwargs(settings))
+            return LocalBackend(**_local_kwargs(settings, songs))
         bedrock = _bedrock(settings)
         if settings.backend == "bedrock":
             return bedrock
         from genre_desktop.core.backends.ensemble import EnsembleBackend
         from genre_desktop.core.backends.local import LocalBackend
 
-        return EnsembleBackend([LocalBackend(**_local_kwargs(settings)), bedrock])
+        return EnsembleBackend([LocalBackend(**_local_kwargs(settings, songs)), bedrock])
     except RunSetupError:
         raise
     except Exception as exc:  # missing credentials, bad reference table, ...
@@ -65,8 +70,17 @@ def build_backend(settings: Settings) -> Backend:
         ) from exc
 
 
-def _local_kwargs(settings: Settings) -> dict[str, Any]:
-    return {"table": settings.reference} if settings.reference else {}
+def _local_kwargs(settings: Settings, songs: Sequence[Song] | None) -> dict[str, Any]:
+    from genre_desktop.core.reference import load_reference
+
+    kwargs: dict[str, Any] = {"table": settings.reference} if settings.reference else {}
+    if songs:
+        # Only names that are in the table: the trained-model cache key stays small and stable.
+        in_table = set(load_reference(settings.reference).filenames)
+        held_out = sorted({Path(s.path).name for s in songs} & in_table)
+        if held_out:
+            kwargs["exclude_from_training"] = held_out
+    return kwargs
 
 
 def _bedrock(settings: Settings) -> Backend:
@@ -103,7 +117,7 @@ def start_run(folder: str | Path, settings: Settings, *, backend: Backend | None
     songs = sample_songs(found, settings.samples_per_genre, settings.seed)
     if not songs:
         raise RunSetupError(f"No audio files found under {folder}.")
-    backend = backend or build_backend(settings)
+    backend = backend or build_backend(settings, songs)
     meta = {**run_meta(settings, backend), "folder": str(Path(folder).resolve())}
     store = RunStore.create(songs, settings=settings.to_dict(), meta=meta, run_id=run_id)
     return PreparedRun(store, songs, backend, settings, resumed=False)
@@ -124,9 +138,10 @@ def resume_run(run: str | Path, *, overrides: dict[str, Any] | None = None,
         settings = merge(settings, {k: v for k, v in overrides.items() if v is not None},
                          source="command line")
     settings.validate()
+    songs = store.planned_songs()
     try:
-        backend = backend or build_backend(settings)
+        backend = backend or build_backend(settings, songs)
     except RunSetupError:
         store.close()
         raise
-    return PreparedRun(store, store.planned_songs(), backend, settings, resumed=True)
+    return PreparedRun(store, songs, backend, settings, resumed=True)
