@@ -15,7 +15,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SCREENSHOTS = REPO / "docs" / "screenshots"
-__all__ = ["app_settings", "main_window"]  # the fixtures: test modules star-import them
+# The fixtures: test modules star-import them.
+__all__ = ["app_settings", "main_window", "shared_cache"]
 
 
 @pytest.fixture
@@ -25,8 +26,15 @@ def app_settings(xvfb_display, qapp):
     return AppSettings()
 
 
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One user cache for all app tests: the offline model trains and numba compiles once."""
+    return tmp_path_factory.mktemp("app_cache")
+
+
 @pytest.fixture
-def main_window(qtbot, app_settings) -> Iterator[object]:
+def main_window(qtbot, app_settings, shared_cache, monkeypatch) -> Iterator[object]:
+    monkeypatch.setenv("GENRE_DESKTOP_CACHE_DIR", str(shared_cache))
     import matplotlib
 
     matplotlib.use("QtAgg")
@@ -79,7 +87,13 @@ def save_screenshot(widget, name: str, artifacts_dir: Path | None = None) -> Pat
     path = SCREENSHOTS / name
     pixmap = widget.grab()
     assert not pixmap.isNull()
-    assert pixmap.save(str(path), "PNG", 9)
+    assert pixmap.save(str(path), "PNG")
+    # A 256-colour palette keeps committed screenshots small and the UI text crisp.
+    from PIL import Image
+
+    with Image.open(path) as image:
+        small = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    small.save(path, optimize=True)
     if artifacts_dir is not None:
         shutil.copy(path, artifacts_dir / name)
     return path

@@ -37,7 +37,9 @@ from PySide6.QtWidgets import (
 
 ALL_GENRES = "All songs"
 NO_GENRE = "(no genre folder)"
-COLUMNS = ("Name", "Folder genre", "Duration", "Format", "Status", "Prediction", "Confidence")
+COLUMNS = ("Name", "Folder", "Length", "Type", "Status", "Predicted", "Conf.")
+COLUMN_TIPS = ("File name", "Genre from the folder name", "Duration", "File format",
+               "Classification status", "Predicted genre", "Confidence of the prediction")
 COL_NAME, COL_GENRE, COL_DURATION, COL_FORMAT, COL_STATUS, COL_PREDICTION, COL_CONFIDENCE = range(7)
 ROW_ROLE = Qt.ItemDataRole.UserRole + 1  # the SongRow itself
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -86,6 +88,8 @@ class SongTableModel(QAbstractTableModel):
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section]
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
+            return COLUMN_TIPS[section]
         return None
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = 0) -> Any:
@@ -255,9 +259,11 @@ class BrowserPanel(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(22)
         header = self.table.horizontalHeader()
+        # Fixed starting widths: ResizeToContents would measure every row on every update.
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Stretch)
-        for col in range(1, len(COLUMNS)):
-            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        for col, width in zip(range(1, len(COLUMNS)), (72, 56, 44, 62, 74, 50), strict=True):
+            header.resizeSection(col, width)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._context_menu)
         self.table.doubleClicked.connect(lambda idx: self.play_requested.emit(self._path_at(idx)))

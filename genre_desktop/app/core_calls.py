@@ -57,7 +57,8 @@ def songs_for(paths: Sequence[str]) -> list[Song]:
 
 
 def make_run_function(paths: Sequence[str], choice: BackendChoice, *, workers: int | None = None,
-                      on_store: Callable[[Any], None] | None = None) -> Callable[..., Any]:
+                      on_store: Callable[[Any], None] | None = None,
+                      use_cache: bool = True) -> Callable[..., Any]:
     """A function(progress, cancel) that builds the backend, opens a store and runs the pipeline.
 
     Building the backend may train the offline model or open an AWS session, so all of it
@@ -78,7 +79,7 @@ def make_run_function(paths: Sequence[str], choice: BackendChoice, *, workers: i
             on_store(store)
         try:
             return run_pipeline(songs, backend, store, settings, progress=progress,
-                                cancel=cancel)
+                                cancel=cancel, use_cache=use_cache)
         finally:
             store.close()
 

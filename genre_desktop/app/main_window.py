@@ -61,6 +61,7 @@ class MainWindow(QMainWindow):
         self.run_controller.failed.connect(self._on_run_failed)
         self.last_summary: Any = None
         self.last_export: dict[str, Path] = {}
+        self.use_feature_cache = True  # tests turn it off to measure real extraction work
 
         self.browser = BrowserPanel()
         self.player = PlayerPanel()
@@ -308,7 +309,8 @@ class MainWindow(QMainWindow):
             action.setEnabled(False)
         label = BACKEND_LABELS.get(choice.backend, choice.backend)
         self.progress_label.setText(f"Starting {len(paths)} songs on the {label} ...")
-        fn = core_calls.make_run_function(paths, choice, workers=self.settings.workers)
+        fn = core_calls.make_run_function(paths, choice, workers=self.settings.workers,
+                                          use_cache=self.use_feature_cache)
         self.run_controller.start(fn)
 
     def cancel_run(self) -> None:
@@ -355,7 +357,7 @@ class MainWindow(QMainWindow):
         rows = [self.browser.model.row_for(p) for p in getattr(self, "_run_paths", [])]
         leftover = [r.path for r in rows if r is not None and r.status == "queued"]
         self.browser.model.update_rows({p: {"status": "cancelled"} for p in leftover})
-        self.results.schedule_metrics()
+        self.results.schedule_metrics(now=True)
 
     def _on_run_finished(self, summary: Any) -> None:
         self.last_summary = summary
@@ -366,7 +368,7 @@ class MainWindow(QMainWindow):
         if summary.last is not None and summary.last.accuracy is not None:
             text += f", accuracy {summary.last.accuracy:.0%}"
         self.progress_label.setText(text)
-        self.statusBar().showMessage(f"{text}. Results are kept; Export reports to save them.")
+        self.statusBar().showMessage("Results are kept: File > Export reports saves them.")
 
     def _on_run_failed(self, text: str) -> None:
         self._end_run()

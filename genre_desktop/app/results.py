@@ -14,6 +14,7 @@ from typing import Any
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer, Signal
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDoubleSpinBox,
@@ -37,7 +38,9 @@ from genre_desktop.app.workers import run_task
 from genre_desktop.core.results import SongResult
 
 PLOT_INTERVAL_MS = 1500
-METRICS_INTERVAL_MS = 500
+# scikit-learn holds the GIL in bursts; during a run the metrics follow every few seconds, and
+# only while their tab is on screen (measured: 500 ms made the window stall 200-400 ms).
+METRICS_INTERVAL_MS = 3000
 
 
 def _fmt(value: Any, kind: str = "") -> str:
@@ -117,8 +120,11 @@ class TaggedSongsTab(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(22)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(COL_FILE, QHeaderView.ResizeMode.Stretch)
+        for col, width in enumerate((24, 0, 70, 76, 72, 170, 150, 70, 70)):
+            if width:
+                header.resizeSection(col, width)
         self.table.selectionModel().currentRowChanged.connect(self._row_changed)
 
         self.answer = QTextBrowser()
@@ -220,9 +226,9 @@ class MetricsTab(QWidget):
             ["Genre", "Precision", "Recall", "F1", "Support"])
         self.per_genre.verticalHeader().setVisible(False)
         self.per_genre.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.targets = QTableWidget(0, 3)
+        self.targets = QTableWidget(0, 4)
         self.targets.setObjectName("targetsTable")
-        self.targets.setHorizontalHeaderLabels(["Target", "Goal", "Met"])
+        self.targets.setHorizontalHeaderLabels(["Target", "Goal", "Measured", "Met"])
         self.targets.verticalHeader().setVisible(False)
         self.targets.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         left = QWidget()
@@ -250,8 +256,14 @@ class MetricsTab(QWidget):
         self.targets.setRowCount(len(targets))
         for row, t in enumerate(targets):
             met = {True: "yes", False: "no", None: "—"}[t["met"]]
-            for col, text in enumerate((t["name"], t["goal"], met)):
-                self.targets.setItem(row, col, QTableWidgetItem(text))
+            value = t["value"]
+            shown = "—" if value is None else (f"{value:.3g}" if isinstance(value, float)
+                                               else str(value))
+            for col, text in enumerate((t["name"], t["goal"], shown, met)):
+                item = QTableWidgetItem(text)
+                if col == 3 and t["met"] is not None:
+                    item.setForeground(QColor("#1b7f3b" if t["met"] else "#b3261e"))
+                self.targets.setItem(row, col, item)
 
 
 class PlotsTab(QWidget):
@@ -287,6 +299,8 @@ class PlotsTab(QWidget):
     def _draw_pending(self) -> None:
         if self._pending is None or not self.isVisible():
             return  # drawn when the tab is shown
+        from matplotlib import rc_context
+
         from genre_desktop.core.plots import (
             plot_confidence_histogram,
             plot_confusion,
@@ -297,11 +311,18 @@ class PlotsTab(QWidget):
         metrics, results = self._pending
         self._pending = None
         self.figure.clear()
-        axes = self.figure.subplots(2, 2)
-        plot_confusion(axes[0, 0], metrics)
-        plot_per_genre_accuracy(axes[0, 1], metrics)
-        plot_confidence_histogram(axes[1, 0], results)
-        plot_reliability(axes[1, 1], metrics)
+        # The report PNG is 13 inches wide; on a half-window canvas the same text must shrink.
+        with rc_context({"font.size": 7, "axes.titlesize": 8, "axes.labelsize": 7,
+                         "xtick.labelsize": 7, "ytick.labelsize": 7, "legend.fontsize": 7}):
+            axes = self.figure.subplots(2, 2)
+            plot_confusion(axes[0, 0], metrics)
+            plot_per_genre_accuracy(axes[0, 1], metrics)
+            plot_confidence_histogram(axes[1, 0], results)
+            plot_reliability(axes[1, 1], metrics)
+            for ax in self.figure.axes:
+                ax.title.set_fontsize(8)
+                for label in (*ax.get_xticklabels(), *ax.get_yticklabels()):
+                    label.set_fontsize(7)
         self.canvas.draw_idle()
         self.draw_count += 1
         self._last_draw = time.monotonic()
@@ -324,6 +345,8 @@ class ResultsPanel(QTabWidget):
         self.elapsed_s: float | None = None
         self._computing = False
         self._dirty = False
+        self._stale = False
+        self.currentChanged.connect(self._tab_changed)
         self._metrics_timer = QTimer(self)
         self._metrics_timer.setSingleShot(True)
         self._metrics_timer.setInterval(METRICS_INTERVAL_MS)
@@ -343,11 +366,25 @@ class ResultsPanel(QTabWidget):
     def results(self) -> list[SongResult]:
         return self.tagged.model.results()
 
-    def schedule_metrics(self) -> None:
-        if not self._metrics_timer.isActive():
+    def _metrics_on_screen(self) -> bool:
+        return self.currentWidget() in (self.metrics_tab, self.plots) and self.isVisible()
+
+    def _tab_changed(self, _index: int) -> None:
+        if self._stale and self._metrics_on_screen():
+            self.schedule_metrics(now=True)
+
+    def schedule_metrics(self, now: bool = False) -> None:
+        """Recompute soon; `now` skips the throttle (end of a run, tab switch)."""
+        self._stale = True
+        if now:
+            self._metrics_timer.stop()
+            self._recompute(force=True)
+        elif not self._metrics_timer.isActive():
             self._metrics_timer.start()
 
-    def _recompute(self) -> None:
+    def _recompute(self, force: bool = False) -> None:
+        if not (force or self._metrics_on_screen()):
+            return  # stays stale: computed when a metrics tab is shown or the run ends
         if self._computing:
             self._dirty = True
             return
@@ -357,6 +394,7 @@ class ResultsPanel(QTabWidget):
         asked, elapsed = self.songs_asked, self.elapsed_s
         self._computing = True
         self._dirty = False
+        self._stale = False
         run_task(lambda: compute_metrics(results, songs_asked=asked or len(results),
                                          elapsed_s=elapsed),
                  lambda m: self._apply_metrics(m, results), self._metrics_failed)
@@ -367,7 +405,7 @@ class ResultsPanel(QTabWidget):
         self.plots.update_plots(metrics, results)
         self.metrics_updated.emit(metrics)
         if self._dirty:
-            self.schedule_metrics()
+            self.schedule_metrics(now=True)
 
     def _metrics_failed(self, _text: str) -> None:
         self._computing = False

@@ -7,6 +7,7 @@ as a queued signal. The GUI thread never calls the core's blocking functions its
 
 from __future__ import annotations
 
+import os
 import threading
 import traceback
 from collections.abc import Callable
@@ -116,6 +117,24 @@ def run_streaming_task(
 
 
 # -- the classification run ----------------------------------------------------------------------
+BACKGROUND_NICE = 10
+
+
+def _lower_this_thread_priority() -> None:
+    """Batch work yields the CPU to the window (and the display server) on a busy machine.
+
+    On Linux the nice value is per thread and inherited by the threads and processes this
+    thread starts (the classification pool, the extraction processes via the forkserver).
+    """
+    if not hasattr(os, "setpriority"):
+        return  # Windows: no nice values; the OS boosts the foreground window anyway
+    try:
+        current = os.getpriority(os.PRIO_PROCESS, 0)
+        os.setpriority(os.PRIO_PROCESS, 0, max(current, BACKGROUND_NICE))
+    except OSError:
+        pass  # not permitted (containers, policies): run at normal priority
+
+
 RunFunction = Callable[[Callable[[Any], None], CancelEvent], Any]
 
 
@@ -130,6 +149,7 @@ class _RunThread(QThread):
         self._cancel = cancel
 
     def run(self) -> None:
+        _lower_this_thread_priority()
         try:
             result = self._fn(self.event.emit, self._cancel)
         except Exception as exc:  # the run could not start or crashed: one message for the GUI
