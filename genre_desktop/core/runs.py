@@ -115,6 +115,8 @@ def start_run(folder: str | Path, settings: Settings, *, backend: Backend | None
     except FileNotFoundError as exc:
         raise RunSetupError(str(exc)) from exc
     songs = sample_songs(found, settings.samples_per_genre, settings.seed)
+    # Absolute, so `--resume` from another folder writes the reports to the same place.
+    settings = settings.replace(out_dir=str(Path(settings.out_dir).expanduser().resolve()))
     if not songs:
         raise RunSetupError(f"No audio files found under {folder}.")
     backend = backend or build_backend(settings, songs)
