@@ -1,0 +1,135 @@
+"""AWS profiles in the app: a keyring profile made in the dialog lives in the real Secret
+Service and nowhere on disk; Test connection and a Bedrock run go to the local server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from app_fixtures import *  # noqa: F403
+from app_fixtures import open_folder, small_folder, wait_for_run
+from bedrock_server import ACCESS_KEY, SECRET_KEY
+
+pytestmark = [pytest.mark.gui, pytest.mark.keyring]
+
+SESSION_TOKEN = "FwoGZXIvYXdzEXAMPLEsessiontokenfortheappkeyringtest0000"
+
+
+def _secret_service_items(profile: str) -> list[dict]:
+    """Read the profile's entry straight from the Secret Service over D-Bus (not via keyring)."""
+    import secretstorage
+
+    from genre_desktop.core.credentials import KEYRING_SERVICE
+
+    conn = secretstorage.dbus_init()
+    try:
+        items = secretstorage.search_items(conn, {"service": KEYRING_SERVICE,
+                                                  "username": profile})
+        return [json.loads(item.get_secret().decode()) for item in items]
+    finally:
+        conn.close()
+
+
+def _files_containing(folder: Path, needle: str) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file() and needle.encode() in p.read_bytes()]
+
+
+def _make_keyring_profile(qtbot, window, name: str, region: str = "us-east-1"):
+    from genre_desktop.app.profiles_dialog import KeyringProfileDialog, ProfilesDialog
+
+    dialog = ProfilesDialog(window.settings, window)
+    qtbot.addWidget(dialog)
+    editor = KeyringProfileDialog(dialog, region=region)
+    qtbot.addWidget(editor)
+    editor.name.setText(name)
+    editor.access_key.setText(ACCESS_KEY)
+    editor.secret.setText(SECRET_KEY)
+    editor.session_token.setText(SESSION_TOKEN)
+    editor._save()
+    assert editor.result() == editor.DialogCode.Accepted
+    assert editor.secret.text() == "" and editor.session_token.text() == ""
+    dialog.reload_profiles(select=name)
+    return dialog
+
+
+def test_keyring_profile_lives_in_the_secret_service_only(qtbot, main_window, secret_service):
+    from genre_desktop.core.resources import config_dir
+
+    w = main_window
+    dialog = _make_keyring_profile(qtbot, w, "studio-laptop", region="eu-west-1")
+    assert "studio-laptop" in dialog.profile_names()
+    assert dialog.profile_list.currentItem().text() == "studio-laptop (keyring)"
+    assert dialog.edit_button.isEnabled() and dialog.delete_button.isEnabled()
+    assert dialog.region.currentText() == "eu-west-1"
+
+    stored = _secret_service_items("studio-laptop")
+    assert stored == [{"aws_access_key_id": ACCESS_KEY, "aws_secret_access_key": SECRET_KEY,
+                       "aws_session_token": SESSION_TOKEN}]
+
+    dialog.backend.setCurrentIndex(dialog.backend.findData("bedrock"))
+    dialog.accept()
+    w.close()  # writes geometry etc. too
+    settings_text = Path(w.settings.path).read_text()
+    assert "studio-laptop" in settings_text  # the name is remembered ...
+    for secret in (SECRET_KEY, SESSION_TOKEN, ACCESS_KEY):
+        assert secret not in settings_text  # ... never a key
+        assert _files_containing(config_dir(), secret) == []
+
+    # delete removes it from the Secret Service as well
+    from genre_desktop.core.credentials import delete_keyring_profile
+
+    delete_keyring_profile("studio-laptop")
+    assert _secret_service_items("studio-laptop") == []
+
+
+def test_test_connection_shows_each_setup_step(qtbot, main_window, secret_service,
+                                                bedrock_server):
+    dialog = _make_keyring_profile(qtbot, main_window, "local-server")
+    dialog.endpoint.setText(bedrock_server.url)
+    dialog.test_button.click()
+    qtbot.waitUntil(lambda: not dialog.test_running, timeout=120000)
+    steps = dialog.step_texts()
+    names = [s.split(":", 1)[0].split(None, 1)[1] for s in steps]
+    assert names[0] == "credentials" and len(steps) >= 6, steps
+    assert all(s.startswith(("PASS", "SKIP")) for s in steps), steps
+    assert "keyring" in steps[0].lower() or "****" in steps[0]
+    assert bedrock_server.count("converse") >= 1  # one real inference went over HTTP
+    calls = bedrock_server.converse_calls()
+    assert all(c.signature_ok for c in calls)  # signed with the keys from the keyring
+
+
+def test_bedrock_run_from_the_window(qtbot, main_window, secret_service, bedrock_server,
+                                     manifest, tmp_path):
+    from genre_desktop.app.settings import BackendChoice
+
+    w = main_window
+    _make_keyring_profile(qtbot, w, "bedrock-run")
+    model = "anthropic.claude-3-haiku-20240307-v1:0"
+    w.settings.save_backend_choice(BackendChoice(
+        backend="bedrock", profile="bedrock-run", region="us-east-1", model=model,
+        endpoint_url=bedrock_server.url))
+    w.update_model_label()
+    assert "bedrock-run" in w.model_label.text()
+    folder = small_folder(tmp_path, manifest, per_genre=1, genres=("country", "metal", "pop"))
+    open_folder(qtbot, w, folder, expected=3)
+    w.classify_all()
+    wait_for_run(qtbot, w, timeout=180000)
+    results = w.results.results()
+    assert len(results) == 3
+    assert all(r.ok for r in results), [r.error for r in results]
+    assert {r.prediction.backend for r in results} == {"bedrock"}
+    assert {r.prediction.model for r in results} == {model}
+    assert all(r.prediction.cost_usd > 0 and r.prediction.input_tokens > 2000 for r in results)
+    assert bedrock_server.count("converse") >= 3
+    for call in bedrock_server.converse_calls():
+        assert call.signature_ok
+        assert "country.00000" not in call.prompt_text and str(folder) not in call.prompt_text
+
+    tagged = w.results.tagged
+    w.show_prompt_and_response(results[0].path)
+    assert tagged.details.currentWidget() is tagged.prompt
+    assert len(tagged.prompt.toPlainText()) > 2000
+    assert "predicted_genre" in tagged.response.toPlainText()
+    assert w.results.metrics_tab.values["total_cost_usd"].text().startswith("$0.0")
+    assert w.results.metrics_tab.values["input_tokens"].text() != "0"
