@@ -124,6 +124,8 @@ def test_sigkill_mid_batch_then_resume_loses_nothing(gtzan_dir, tmp_path, bedroc
     assert len(planned) == 10
     assert sorted(r.path for r in results) == sorted(planned)  # every song exactly once
     assert all(r.ok for r in results)
+    listed = subprocess.run([*cmd, "--list-runs"], capture_output=True, text=True, timeout=120)
+    assert f"{db.stem}" in listed.stdout and "10/10 songs  complete" in listed.stdout
     # Finished songs were not asked again: one call for each song that was still missing.
     assert bedrock_server.count() - calls_before == 10 - len(before)
     tagged = json.loads((out / "bedrock_results" / "tagged_songs.json").read_text())

@@ -235,3 +235,26 @@ def test_offline_model_is_not_trained_on_the_runs_own_songs(gtzan_dir):
     # Only the songs whose rows are in the reference table are held out (by file name).
     assert backend._exclude == frozenset({"blues.00003.wav", "rock.00003.wav"})
     assert build_backend(Settings(backend="local"))._exclude is None
+
+
+def test_start_and_resume_record_what_the_run_does(tmp_path):
+    from genre_desktop.core.runs import RunSetupError, resume_run, start_run
+
+    for g in ("jazz", "pop"):
+        (tmp_path / g).mkdir()
+        for i in range(3):
+            (tmp_path / g / f"{g}.{i:05d}.wav").write_bytes(b"x")
+    first = start_run(tmp_path, Settings(samples_per_genre=2, seed=5, out_dir="rel"),
+                      backend=SlowEchoBackend())
+    with first.store as store:
+        meta = store.meta()
+        assert len(first.songs) == 4 and meta["backend"] == "echo"
+        assert Path(meta["settings"]["out_dir"]).is_absolute()
+        assert meta["folder"] == str(tmp_path.resolve())
+    again = resume_run(first.store.run_id, overrides={"workers": 3}, backend=SlowEchoBackend())
+    with again.store as store:
+        assert again.songs == first.songs and again.resumed
+        assert again.settings.workers == 3 and store.meta()["settings"]["workers"] == 3
+        assert again.settings.samples_per_genre == 2
+    with pytest.raises(RunSetupError):
+        start_run(tmp_path / "missing", Settings())

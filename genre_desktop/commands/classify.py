@@ -44,6 +44,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="reports go to DIR/bedrock_results/")
     p.add_argument("--resume", metavar="RUN", help="continue a run by its id, skipping "
                    "finished songs (DIR may be left out)")
+    p.add_argument("--list-runs", action="store_true",
+                   help="list the stored runs (id, songs finished / planned) and exit")
     p.add_argument("--retry-failed", action="store_true",
                    help="with --resume: classify songs that failed earlier again")
     p.add_argument("--no-cache", action="store_true", help="do not use the feature cache")
@@ -73,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
     from genre_desktop.core.runs import RunSetupError, resume_run, start_run
     from genre_desktop.core.settings import SettingsError, load_settings
 
+    if args.list_runs:
+        return _list_runs()
     try:
         if args.resume:
             # Only flags given now change a resumed run; the file and env do not.
@@ -87,6 +91,21 @@ def run(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     with prepared.store:
         return _run_prepared(prepared, args)
+
+
+def _list_runs() -> int:
+    import datetime
+
+    from genre_desktop.core.store import list_runs, runs_dir
+
+    runs = list_runs()
+    if not runs:
+        print(f"No runs in {runs_dir()}")
+    for r in runs:
+        when = datetime.datetime.fromtimestamp(r.created_at).strftime("%Y-%m-%d %H:%M")
+        state = "complete" if r.finished >= r.planned else "resumable"
+        print(f"{r.run_id}  {when}  {r.finished}/{r.planned} songs  {state}")
+    return 0
 
 
 def _run_prepared(prepared: Any, args: argparse.Namespace) -> int:

@@ -146,4 +146,9 @@ def resume_run(run: str | Path, *, overrides: dict[str, Any] | None = None,
     except RunSetupError:
         store.close()
         raise
+    if settings.to_dict() != meta["settings"]:
+        # The run now goes on with these settings; its metadata says so.
+        store.set_meta("settings", settings.to_dict())
+        for key, value in run_meta(settings, backend).items():
+            store.set_meta(key, value)
     return PreparedRun(store, songs, backend, settings, resumed=True)
