@@ -81,9 +81,9 @@ def show(r: dict) -> None:
     print(f"{r['label']}: {r['done']}/{r['songs']} songs ({r['errors']} failed) in "
           f"{r['pipeline']:.1f} s ({r['wall']:.1f} s with reports) = "
           f"{r['songs_per_min']:.0f} songs/min\n"
-          f"          extraction pool ({r['extract_workers']} processes, always fed): last "
-          f"features at {r['extract_span']:.1f} s = {r['extract_span'] / r['songs']:.2f} s/song; "
-          f"classification tail after it {r['tail']:.1f} s\n"
+          f"          extraction pool ({r['extract_workers']} processes): last features handed "
+          f"on at {r['extract_span']:.1f} s = {r['extract_span'] / r['songs']:.2f} s/song "
+          f"(the classify queue holds back a cached run); tail after it {r['tail']:.1f} s\n"
           f"          classify pool {r['workers']} threads, {r['classify_util']:.0%} busy; "
           f"accuracy {acc}; cost ${r['cost']:.4f}")
 
