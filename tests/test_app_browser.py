@@ -111,3 +111,22 @@ def test_remembers_last_folder_and_geometry_and_keeps_secrets_out(
     qtbot.waitUntil(lambda: again.browser.model.rowCount() == 50, timeout=15000)
     assert again.width() == 1111
     again.close()
+
+
+def test_first_run_download_says_plainly_why_it_cannot(qtbot, main_window, artifacts_dir):
+    """No dataset yet: the welcome page offers Open and Download; here there is no network
+    to Kaggle (or no kagglehub), and the page says so in a sentence instead of failing."""
+    from app_fixtures import save_screenshot
+
+    w = main_window
+    assert w.stack.currentWidget() is w.welcome
+    w.welcome.download_button.click()
+    qtbot.waitUntil(lambda: w.welcome.download_button.isEnabled(), timeout=120000)
+    message = w.welcome.status.text()
+    assert message.startswith(("Cannot reach Kaggle", "Downloading needs the kagglehub",
+                               "Kaggle refused")), message
+    assert w.stack.currentWidget() is w.welcome  # still usable: Open a folder remains
+    assert w.log_dock.count() == 1
+    w.log_dock.hide()
+    qtbot.wait(50)
+    save_screenshot(w, "first_run.png", artifacts_dir)

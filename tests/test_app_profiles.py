@@ -84,8 +84,11 @@ def test_keyring_profile_lives_in_the_secret_service_only(qtbot, main_window, se
 
 
 def test_test_connection_shows_each_setup_step(qtbot, main_window, secret_service,
-                                                bedrock_server):
+                                                bedrock_server, artifacts_dir):
+    from app_fixtures import save_screenshot
+
     dialog = _make_keyring_profile(qtbot, main_window, "local-server")
+    dialog.backend.setCurrentIndex(dialog.backend.findData("bedrock"))
     dialog.endpoint.setText(bedrock_server.url)
     dialog.test_button.click()
     qtbot.waitUntil(lambda: not dialog.test_running, timeout=120000)
@@ -97,6 +100,10 @@ def test_test_connection_shows_each_setup_step(qtbot, main_window, secret_servic
     assert bedrock_server.count("converse") >= 1  # one real inference went over HTTP
     calls = bedrock_server.converse_calls()
     assert all(c.signature_ok for c in calls)  # signed with the keys from the keyring
+    dialog.endpoint.setText("http://127.0.0.1:PORT (the tests' local Bedrock server)")
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    save_screenshot(dialog, "profiles_dialog.png", artifacts_dir)
 
 
 def test_bedrock_run_from_the_window(qtbot, main_window, secret_service, bedrock_server,

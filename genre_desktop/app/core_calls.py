@@ -118,25 +118,17 @@ def run_setup_check(choice: BackendChoice,
     return [row(s) for s in steps]
 
 
-def download_gtzan(target: str | None = None) -> str:
-    """Fetch GTZAN with the core download function; returns the folder holding the genres."""
-    from genre_desktop.core import download
+def download_gtzan(target: str | None = None) -> tuple[str | None, str]:
+    """Fetch GTZAN with the same function as `genre-desktop download`.
 
-    return str(download.download_gtzan(target))
+    Returns (folder of genre sub-folders, "") or (None, one plain sentence saying why not:
+    no network, no Kaggle credentials, kagglehub missing).
+    """
+    from genre_desktop.commands.download import DownloadError, genres_folder
+    from genre_desktop.commands.download import download_gtzan as fetch
 
-
-def explain_download_error(text: str) -> str:
-    """One plain sentence for a failed download: no network, no Kaggle account, or other."""
-    low = text.lower()
-    network = ("connection", "resolve", "network", "unreachable", "timed out", "timeout",
-               "name or service", "max retries")
-    if any(word in low for word in network):
-        return ("GTZAN could not be downloaded: there is no network connection to Kaggle. "
-                "Connect to the internet and try again, or open a folder you already have.")
-    if "credential" in low or "401" in low or "403" in low or "kaggle.json" in low:
-        return ("GTZAN could not be downloaded: Kaggle needs your API credentials "
-                "(~/.kaggle/kaggle.json or KAGGLE_USERNAME/KAGGLE_KEY).")
-    if "kagglehub" in low and ("no module" in low or "not installed" in low):
-        return ("GTZAN could not be downloaded: the kagglehub package is not installed "
-                "(pip install kagglehub).")
-    return f"GTZAN could not be downloaded: {text}"
+    try:
+        root = fetch(target)
+    except DownloadError as exc:
+        return None, str(exc)
+    return str(genres_folder(root)), ""

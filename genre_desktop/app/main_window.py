@@ -100,6 +100,7 @@ class MainWindow(QMainWindow):
 
         self._build_actions()
         self._build_status_bar()
+        self._set_song_actions(False)
         self._restore_window()
         self.update_model_label()
         last = self.settings.last_folder
@@ -208,8 +209,14 @@ class MainWindow(QMainWindow):
         run_task(lambda: core_calls.scan_folder(self.folder), self._on_scanned,
                  lambda text: self._folder_failed(text))
 
+    def _set_song_actions(self, enabled: bool) -> None:
+        for action in (self.classify_action, self.reclassify_action, self.classify_all_action,
+                       self.export_action):
+            action.setEnabled(enabled)
+
     def _on_scanned(self, rows: list[Any]) -> None:
         self.browser.set_songs(rows)
+        self._set_song_actions(True)
         self.stack.setCurrentWidget(self.main_split)
         self.settings.last_folder = self.folder
         self.setWindowTitle(f"Genre Desktop — {Path(self.folder).name}")
@@ -243,14 +250,17 @@ class MainWindow(QMainWindow):
         self.welcome.set_busy(True, "Downloading GTZAN ...")
         run_task(core_calls.download_gtzan, self._downloaded, self._download_failed)
 
-    def _downloaded(self, folder: str) -> None:
+    def _downloaded(self, outcome: tuple[str | None, str]) -> None:
+        folder, problem = outcome
         self.download_action.setEnabled(True)
+        if folder is None:
+            self._download_failed(problem)
+            return
         self.welcome.set_busy(False, f"GTZAN is in {folder}")
         self.open_folder(folder)
 
-    def _download_failed(self, text: str) -> None:
+    def _download_failed(self, message: str) -> None:
         self.download_action.setEnabled(True)
-        message = core_calls.explain_download_error(text)
         self.welcome.set_busy(False, message)
         self.statusBar().showMessage(message, 15000)
         self.log_dock.add_message("download", message, stage="download")

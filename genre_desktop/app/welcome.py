@@ -31,7 +31,7 @@ class WelcomePage(QWidget):
             "<br><br>You can also drop a folder onto this window.")
         text.setWordWrap(True)
         text.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        text.setMaximumWidth(560)
+        text.setFixedWidth(560)  # a fixed width lets the wrapped label claim its full height
         self.open_button = QPushButton("Open a folder... (Ctrl+O)")
         self.open_button.setObjectName("welcomeOpen")
         self.open_button.clicked.connect(self.open_requested)
@@ -41,8 +41,10 @@ class WelcomePage(QWidget):
         self.status = QLabel("")
         self.status.setObjectName("welcomeStatus")
         self.status.setWordWrap(True)
-        self.status.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.status.setMaximumWidth(560)
+        self.status.setFixedWidth(560)
+        self.status.setMinimumHeight(64)  # room for a three-line message without relayout
+        self.status.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
+        self.status.setStyleSheet("color: #8a1c14;")
 
         buttons = QHBoxLayout()
         buttons.addStretch(1)
