@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import atexit
+import ctypes
 import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -16,6 +18,16 @@ T = TypeVar("T")
 
 # Every process the harness starts, so an aborted session still reaps them (see atexit below).
 _LIVE: dict[int, ManagedProcess] = {}
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: the kernel SIGTERMs it if pytest is killed (no finalizers run)."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 class HarnessError(RuntimeError):
@@ -52,6 +64,7 @@ class ManagedProcess:
             stderr=subprocess.STDOUT,
             pass_fds=tuple(pass_fds),
             start_new_session=True,
+            preexec_fn=_die_with_parent,  # only calls prctl(); safe before exec
         )
         self.pid = self.popen.pid
         _LIVE[self.pid] = self
