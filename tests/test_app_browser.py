@@ -130,3 +130,15 @@ def test_first_run_download_says_plainly_why_it_cannot(qtbot, main_window, artif
     w.log_dock.hide()
     qtbot.wait(50)
     save_screenshot(w, "first_run.png", artifacts_dir)
+
+
+def test_shortcuts(main_window):
+    from PySide6.QtGui import QKeySequence
+
+    w = main_window
+    assert w.play_action.shortcut() == QKeySequence(Qt.Key.Key_Space)
+    assert w.open_action.shortcut() == QKeySequence(QKeySequence.StandardKey.Open)
+    assert w.open_action.shortcut().toString() == "Ctrl+O"
+    assert w.classify_action.shortcut().toString() == "Ctrl+R"
+    assert w.cancel_action.shortcut().toString() == "Esc"
+    assert w.play_action in w.actions()  # window-wide, also with the menu bar hidden

@@ -44,6 +44,12 @@ def test_play_a_clip_to_the_null_sink_for_a_second(qtbot, main_window, gtzan_dir
     w.player.play()
     qtbot.waitUntil(lambda: w.player.engine.position_s() > paused_at + 0.2, timeout=5000)
 
+    w.player.seek_slider.setValue(20000)
+    w.player.seek_slider.sliderMoved.emit(20000)  # what dragging the slider does
+    assert 20.0 <= w.player.engine.position_s() < 21.0
+    w.player.volume.setValue(0)
+    assert w.player.engine._volume == 0.0
+
     w.close()  # closing the window stops playback cleanly
     assert w.player.engine._stream is None
     deadline = time.monotonic() + 10

@@ -179,6 +179,7 @@ class PlayerPanel(QWidget):
         self.engine = AudioEngine()
         self.current: LoadedAudio | None = None
         self._pending_play = False
+        self._load_token = 0
         style = self.style()
 
         self.title = QLabel("No song loaded")
@@ -286,8 +287,13 @@ class PlayerPanel(QWidget):
         self._pending_play = autoplay
         self.title.setText(f"Loading {path.rsplit('/', 1)[-1]} ...")
         device = self.device_combo.currentData()
-        run_task(lambda: _load_for_playback(path, device), self._on_loaded,
-                 lambda text: self._show_notice(f"Cannot open this song: {text}"))
+        self._load_token += 1
+        token = self._load_token
+        # Loads can finish out of order (arrow keys through the table): only the last counts.
+        run_task(lambda: _load_for_playback(path, device),
+                 lambda audio: token == self._load_token and self._on_loaded(audio),
+                 lambda text: token == self._load_token
+                 and self._show_notice(f"Cannot open this song: {text}"))
 
     def _on_loaded(self, audio: LoadedAudio) -> None:
         self.current = audio
