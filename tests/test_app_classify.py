@@ -130,6 +130,8 @@ def test_window_stays_responsive_during_a_batch(qtbot, main_window, manifest, tm
     wait_for_run(qtbot, w, timeout=240000)
 
     w.use_feature_cache = False  # real extraction work in the measured run
+    labels: list[str] = []
+    w.run_controller.events.connect(lambda _batch: labels.append(w.progress_label.text()))
     ticks: list[float] = []
     timer = QTimer()
     timer.setInterval(10)
@@ -144,3 +146,31 @@ def test_window_stays_responsive_during_a_batch(qtbot, main_window, manifest, tm
     print(f"{len(ticks)} ticks, longest gap {longest * 1000:.1f} ms, "
           f"run {w.last_summary.elapsed_s:.1f} s")
     assert longest < 0.100, f"the GUI thread stalled for {longest * 1000:.0f} ms"
+    # the progress line followed the run: live accuracy, cost and ETA
+    assert any("20/20" in t for t in labels), labels
+    assert all("accuracy" in t and "$" in t and "ETA" in t for t in labels), labels
+
+
+def test_a_corrupt_file_is_one_logged_error_and_the_batch_goes_on(qtbot, main_window, manifest,
+                                                                   tmp_path):
+    from genre_desktop.app.results_table import COL_MARK
+
+    w = main_window
+    folder = small_folder(tmp_path, manifest, per_genre=1, genres=("blues",))
+    (folder / "blues" / "broken.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt garbage")
+    open_folder(qtbot, w, folder, expected=2)
+    w.classify_all()
+    wait_for_run(qtbot, w, timeout=240000)
+    rows = {r.name: r for r in w.browser.model.rows()}
+    assert rows["broken.wav"].status == "error" and rows["broken.wav"].error
+    assert rows["blues.00000.wav"].status == "done"
+    marks = sorted(w.results.tagged.model.index(r, COL_MARK).data() for r in range(2))
+    assert "!" in marks and marks != ["!", "!"]
+    assert w.log_dock.count() == 1 and w.log_dock.isVisible()
+    text = w.log_dock.as_text()
+    assert "broken.wav" in text and rows["broken.wav"].error.split(":")[0] in text
+    w.log_dock.table.selectAll()
+    w.log_dock.copy_to_clipboard()
+    from PySide6.QtGui import QGuiApplication
+
+    assert "broken.wav" in QGuiApplication.clipboard().text()
