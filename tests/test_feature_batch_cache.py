@@ -40,9 +40,10 @@ def test_pool_yields_every_result_with_progress(short_clips, tmp_path):
     for clip in short_clips:
         song = results[str(clip)]
         assert isinstance(song, SongFeatures) and song.content_hash == file_sha256(clip)
-        # The pool computes what one process computes.
+        # The pool computes what one process computes (BLAS threading may move the last bits).
         alone = extract_song(clip, use_cache=False)
-        assert isinstance(alone, SongFeatures) and alone.features == song.features
+        assert isinstance(alone, SongFeatures)
+        assert alone.features == pytest.approx(song.features, rel=1e-5, abs=1e-9)
 
 
 @pytest.mark.parametrize("workers", [1, 2])

@@ -27,16 +27,26 @@ def _pool_context() -> mp.context.BaseContext:
     # imported the extractor starts workers fast. Frozen builds and other systems use spawn.
     if sys.platform.startswith("linux") and not getattr(sys, "frozen", False):
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["genre_desktop.core.features"])
+        # librosa is imported once in the server, so each forked worker starts with it loaded.
+        ctx.set_forkserver_preload(["genre_desktop.core.features", "librosa"])
         return ctx
     return mp.get_context("spawn")
 
 
 def _warm_worker() -> None:
-    from genre_desktop.core.features import _prepare_numba_cache
+    import numpy as np
+
+    from genre_desktop.core.features import _prepare_numba_cache, features_from_signal
 
     _prepare_numba_cache()
-    import librosa  # noqa: F401  (loaded once per worker, before the first song)
+    try:  # one BLAS thread per worker: the workers already fill the cores
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    except ImportError:
+        pass
+    # Load numba's compiled kernels and the filter banks before the first song arrives.
+    features_from_signal(np.zeros(22050, dtype=np.float32), 22050)
 
 
 def _work(path: str, digest: str, max_seconds: float | None, window_s: float) -> Result:
@@ -118,6 +128,31 @@ def extract_many(
             cache.close()
 
 
+_POOL: ProcessPoolExecutor | None = None
+_POOL_SIZE = 0
+
+
+def shared_pool(n_workers: int) -> ProcessPoolExecutor:
+    """The worker pool, started once and kept: starting one costs seconds (imports, kernels)."""
+    global _POOL, _POOL_SIZE
+    if _POOL is not None and (n_workers != _POOL_SIZE or getattr(_POOL, "_broken", False)):
+        shutdown_pool()
+    if _POOL is None:
+        _POOL = ProcessPoolExecutor(
+            n_workers, mp_context=_pool_context(), initializer=_warm_worker
+        )
+        _POOL_SIZE = n_workers
+    return _POOL
+
+
+def shutdown_pool() -> None:
+    """Stop the worker processes (the app calls this on exit; interpreter exit does too)."""
+    global _POOL, _POOL_SIZE
+    if _POOL is not None:
+        _POOL.shutdown(wait=False, cancel_futures=True)
+    _POOL, _POOL_SIZE = None, 0
+
+
 def _run_pool(
     pending: list[tuple[str, str]],
     n_workers: int,
@@ -127,7 +162,7 @@ def _run_pool(
     cancelled: Callable[[], bool],
 ) -> Iterator[tuple[str, Result]]:
     queue = list(reversed(pending))
-    pool = ProcessPoolExecutor(n_workers, mp_context=_pool_context(), initializer=_warm_worker)
+    pool = shared_pool(n_workers)
     running: dict[Future[Result], str] = {}
     try:
         while queue or running:
@@ -138,18 +173,19 @@ def _run_pool(
             if cancelled():
                 return
             finished, _ = wait(list(running), timeout=0.25, return_when=FIRST_COMPLETED)
-            broken = False
             for fut in finished:
                 path = running.pop(fut)
                 try:
                     result = fut.result()
                 except BrokenProcessPool:
-                    broken = True
+                    # A worker died (killed, out of memory, a crashing decoder). Which file
+                    # did it cannot be told, so every file it held gets this error.
                     result = SongError(
                         reason="worker_crashed",
                         message=f"The worker analysing {Path(path).name} stopped unexpectedly.",
                         path=path,
                     )
+                    pool = shared_pool(n_workers)  # a fresh pool for the files still queued
                 except Exception as exc:  # pickling trouble and the like: still a value
                     result = SongError(
                         reason="extraction_failed",
@@ -158,13 +194,6 @@ def _run_pool(
                         path=path,
                     )
                 yield finish(path, result)
-            if broken:
-                # A dead pool fails every task it held; run those again in a fresh pool.
-                queue.extend((p, "") for p in running.values())
-                running.clear()
-                pool.shutdown(wait=False, cancel_futures=True)
-                pool = ProcessPoolExecutor(
-                    n_workers, mp_context=_pool_context(), initializer=_warm_worker
-                )
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        for fut in running:  # not started yet: drop; already running: finish unseen
+            fut.cancel()

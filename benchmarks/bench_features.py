@@ -1,0 +1,167 @@
+"""Feature extraction speed, measured side by side in one run, on the same real clips.
+
+1. Single process: the plain librosa recipe (each librosa.feature call on its own,
+   librosa.effects.hpss, librosa.beat.beat_track; `_plain_recipe`) against the project's
+   extractor, file to features, after a warm-up, alternating which goes first per clip.
+   Both are checked against the Kaggle table, so the speed is compared at the same fidelity.
+2. Batch: extract_many with 2 worker processes against 1 (in process), no cache; the pool
+   is started and warmed first, as the app keeps it for the session.
+3. Cache: the same batch a second time, read from the SQLite cache.
+
+Usage: python benchmarks/bench_features.py [--data DIR] [--batch-files N]
+The machine may be shared: the load average is printed with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def data_root(arg: str | None) -> Path:
+    if arg:
+        return Path(arg)
+    return Path(os.environ.get("GENRE_DATA", REPO.parent / "shared" / "gtzan"))
+
+
+def manifest_rows(root: Path) -> list[dict[str, str]]:
+    with open(root / "MANIFEST.tsv", newline="") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    for row in rows:
+        row["path"] = str(root / row["file"])
+    return rows
+
+
+def fidelity(results: dict[str, dict[str, float]]) -> tuple[float, int, int]:
+    """Worst |difference| in column standard deviations, and exact length/tempo matches."""
+    from genre_desktop.core.reference import load_reference
+    from genre_desktop.core.types import FEATURE_COLUMNS
+
+    table = load_reference().frame.set_index("filename")
+    std = table.loc[:, list(FEATURE_COLUMNS)].std()
+    worst, exact, total = 0.0, 0, 0
+    for path, feats in results.items():
+        row = table.loc[Path(path).name]
+        for col in FEATURE_COLUMNS:
+            if col in ("length", "tempo"):
+                total += 1
+                exact += int(feats[col] == row[col])
+            else:
+                worst = max(worst, abs(feats[col] - row[col]) / std[col])
+    return worst, exact, total
+
+
+def bench_single(clips: list[str]) -> None:
+    import librosa
+
+    from genre_desktop.core._plain_recipe import plain_features
+    from genre_desktop.core.features import extract_features
+
+    def plain(path: str) -> dict[str, float]:
+        y, sr = librosa.load(path)  # the recipe's own loading: 22,050 Hz mono
+        return plain_features(y, sr)
+
+    print("warming up (numba JIT, imports, filter caches) ...", flush=True)
+    plain(clips[0])
+    extract_features(clips[0])
+
+    t_plain = t_fast = 0.0
+    out_plain: dict[str, dict[str, float]] = {}
+    out_fast: dict[str, dict[str, float]] = {}
+    for i, path in enumerate(clips):
+        order = [("plain", plain), ("fast", extract_features)]
+        if i % 2:
+            order.reverse()
+        for name, fn in order:
+            start = time.perf_counter()
+            feats = fn(path)
+            elapsed = time.perf_counter() - start
+            if name == "plain":
+                t_plain += elapsed
+                out_plain[path] = feats
+            else:
+                t_fast += elapsed
+                out_fast[path] = feats
+    n = len(clips)
+    print(f"\n[1] single process, {n} full 30 s clips, file to 58 features")
+    for label, total, results in (
+        ("plain librosa recipe", t_plain, out_plain),
+        ("project extractor", t_fast, out_fast),
+    ):
+        worst, exact, count = fidelity(results)
+        print(f"  {label:22s} {total:7.2f} s  ({1000 * total / n:6.0f} ms/clip)  "
+              f"worst column {worst:.2e} sd, length+tempo exact {exact}/{count}")
+    print(f"  speed-up: {t_plain / t_fast:.2f}x")
+
+
+def bench_batch(files: list[str]) -> None:
+    from genre_desktop.core.features import extract_many
+
+    def run(workers: int, use_cache: bool) -> float:
+        start = time.perf_counter()
+        errors = 0
+        for _path, result in extract_many(files, workers=workers, use_cache=use_cache):
+            errors += int(not hasattr(result, "features"))
+        elapsed = time.perf_counter() - start
+        if errors:
+            print(f"  ({errors} file(s) failed)")
+        return elapsed
+
+    n = len(files)
+    # The worker pool is started once per process and kept; start it outside the timings.
+    start = time.perf_counter()
+    for _ in extract_many(files[:2], workers=2, use_cache=False):
+        pass
+    pool_start = time.perf_counter() - start
+    one = run(1, use_cache=False)
+    two = run(2, use_cache=False)
+    print(f"\n[2] batch of {n} files, no cache (pool start-up and 2 files: {pool_start:.1f} s, "
+          "before timing)")
+    print(f"  1 worker  {one:7.2f} s\n  2 workers {two:7.2f} s\n  speed-up: {one / two:.2f}x")
+
+    first = run(2, use_cache=True)
+    second = run(2, use_cache=True)
+    print(f"\n[3] batch of {n} files with the cache (2 workers)")
+    print(f"  first pass (computes, fills the cache) {first:7.2f} s")
+    print(f"  second pass (reads the cache)          {second:7.2f} s")
+    print(f"  speed-up: {first / second:.1f}x")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", help="sample folder (default: GENRE_DATA or ../shared/gtzan)")
+    parser.add_argument("--batch-files", type=int, default=50, help="files in the batch runs")
+    parser.add_argument("--skip-batch", action="store_true")
+    args = parser.parse_args()
+
+    root = data_root(args.data)
+    if not (root / "MANIFEST.tsv").is_file():
+        print(f"GTZAN sample data not found at {root}", file=sys.stderr)
+        return 2
+    # Keep the numba cache where the app keeps it, but give the feature cache a fresh folder.
+    from genre_desktop.core.resources import cache_dir
+
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(cache_dir() / "numba"))
+    os.environ["GENRE_DESKTOP_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench-features-")
+
+    rows = manifest_rows(root)
+    full = [r["path"] for r in rows if r["clip"] == "full"]
+    load = os.getloadavg()
+    print(f"{os.cpu_count()} CPU(s), load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+    bench_single(full)
+    if not args.skip_batch:
+        bench_batch([r["path"] for r in rows][: args.batch_files])
+    load = os.getloadavg()
+    print(f"\nload average at the end {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
