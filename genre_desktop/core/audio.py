@@ -84,7 +84,8 @@ def _wav_truncation(path: Path, size: int) -> tuple[int, int] | None:
             if chunk_id == b"data":
                 present = size - fh.tell()
                 # 0 and 0xFFFFFFFF mark streamed / RF64 files whose size lives elsewhere.
-                if chunk_size not in (0, 0xFFFFFFFF) and chunk_size > present:
+                # A few bytes short is a sloppy writer (pad byte, last block), not lost audio.
+                if chunk_size not in (0, 0xFFFFFFFF) and chunk_size > present + 1024:
                     return chunk_size, present
                 return None
             fh.seek(chunk_size + (chunk_size & 1), 1)
