@@ -6,6 +6,12 @@ Steps, each reported as PASS/FAIL with its time:
 3. classify: each clip through the built-in offline model, `LocalBackend().classify(song)`.
 4. window: the main window opened on Qt's offscreen platform, shown, rendered and closed.
 
+Opt-in steps, named in GENRE_DESKTOP_SELFTEST_EXTRAS (comma-separated), touch the user's
+session, so they never run by default:
+- keyring: store, read back and delete a throwaway secret through whatever backend `keyring`
+  picks by itself (entry points, priorities), which must be the Secret Service on Linux.
+- audio: play 0.5 s of a quiet 440 Hz tone on the default output device.
+
 Clips come from GENRE_DATA (the GTZAN sample layout: one clip from each of 3 genre folders)
 when it is set, else 3 short synthetic clips written as WAV, FLAC and AU. Any failed step,
 uncaught exception (including ones Qt swallows in slots) or Qt critical message gives exit 1.
@@ -215,6 +221,42 @@ def open_main_window(config: Path) -> str:
     return f"{size.width()}x{size.height()} on {app.platformName()}"
 
 
+# -- opt-in steps ------------------------------------------------------------------------------
+def keyring_round_trip() -> str:
+    import uuid
+
+    import keyring
+
+    backend = keyring.get_keyring()
+    names = [type(b).__module__ for b in getattr(backend, "backends", [backend])]
+    if sys.platform.startswith("linux") and not any(n.endswith("SecretService") for n in names):
+        raise RuntimeError(f"keyring chose {type(backend).__name__} {names}, not Secret Service")
+    service, user = "genre-desktop-self-test", uuid.uuid4().hex
+    secret = uuid.uuid4().hex
+    keyring.set_password(service, user, secret)
+    try:
+        if keyring.get_password(service, user) != secret:
+            raise RuntimeError("the secret read back differs from the one stored")
+    finally:
+        keyring.delete_password(service, user)
+    return f"{type(backend).__name__} ({', '.join(names)})"
+
+
+def play_tone() -> str:
+    import numpy as np
+    import sounddevice as sd
+
+    device = sd.query_devices(kind="output")
+    rate = int(device["default_samplerate"]) or 48000
+    t = np.arange(int(rate * 0.5)) / rate
+    sd.play((0.2 * np.sin(2 * np.pi * 440.0 * t)).astype(np.float32), rate)
+    sd.wait()
+    return f"0.5 s on {device['name']!r} at {rate} Hz"
+
+
+EXTRAS: dict[str, Callable[[], str]] = {"keyring": keyring_round_trip, "audio": play_tone}
+
+
 # -- driver -----------------------------------------------------------------------------------
 def _record_excepthook(kind: type[BaseException], value: BaseException, tb: Any) -> None:
     _caught.append("".join(traceback.format_exception(kind, value, tb)))
@@ -242,8 +284,17 @@ def run_self_test() -> int:
             results.append(_run_step("extract", lambda: extract_clips(clips, songs)))
         if songs:
             results.append(_run_step("classify", lambda: classify_songs(songs)))
+        extras = [e.strip() for e in os.environ.get("GENRE_DESKTOP_SELFTEST_EXTRAS", "").split(",")
+                  if e.strip()]
+        for extra in extras:
+            step = EXTRAS.get(extra)
+            if step is None:
+                _say(f"FAIL {extra}: unknown extra step (known: {', '.join(EXTRAS)})")
+                results.append(False)
+            else:
+                results.append(_run_step(extra, step))
         results.append(_run_step("window", lambda: open_main_window(root / "config")))
     sys.excepthook = previous_hook
-    ok = all(results) and len(results) == 5
+    ok = all(results) and len(results) == 5 + len(extras)
     _say(f"{'OK' if ok else 'FAILED'} in {time.perf_counter() - start:.1f} s")
     return 0 if ok else 1

@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import REPO, require
 
@@ -78,19 +79,30 @@ def test_frozen_version(frozen_app: Path, tmp_path: Path) -> None:
     assert out.stdout.strip() == f"genre-desktop {genre_desktop.__version__}"
 
 
-def test_frozen_self_test(frozen_app: Path, gtzan_dir: Path, tmp_path: Path) -> None:
+def test_frozen_self_test(frozen_app: Path, gtzan_dir: Path, tmp_path: Path, secret_service,
+                          pulse_null_sink) -> None:
     env = _frozen_env(tmp_path)
     env["GENRE_DATA"] = str(gtzan_dir)
+    # keyring must find the Secret Service through its entry points, not be told which backend
+    env.pop("PYTHON_KEYRING_BACKEND", None)
+    env["GENRE_DESKTOP_SELFTEST_EXTRAS"] = "keyring,audio"
+    recording = pulse_null_sink.server.start_recording(tmp_path / "monitor.raw")
     start = time.perf_counter()
-    out = subprocess.run([str(frozen_app / "genre-desktop"), "--self-test"], capture_output=True,
-                         text=True, timeout=900, env=env)
+    try:
+        out = subprocess.run([str(frozen_app / "genre-desktop"), "--self-test"],
+                             capture_output=True, text=True, timeout=900, env=env)
+    finally:
+        captured = recording.stop()
     took = time.perf_counter() - start
     print(f"\nfrozen self-test: {took:.0f} s\n{out.stdout}")
     assert out.returncode == 0, out.stdout + out.stderr[-6000:]
-    for step in ("modules", "clips", "extract", "classify", "window"):
+    for step in ("modules", "clips", "extract", "classify", "keyring", "audio", "window"):
         assert f"self-test: PASS {step}" in out.stdout
     assert "frozen build" in out.stdout
     assert "Traceback" not in out.stderr, out.stderr[-6000:]
+    # the frozen app's bundled PortAudio really reached the sound server
+    loud = captured[np.abs(captured) > 0.05]
+    assert len(loud) > recording.rate * 0.3, f"only {len(loud)} non-silent samples arrived"
     # the runtime hook sent numba's compiled kernels to the (test's) user cache folder
     numba_cache = Path(env["GENRE_DESKTOP_CACHE_DIR"]) / "numba"
     assert list(numba_cache.rglob("*.nbi")), f"no numba cache index under {numba_cache}"
