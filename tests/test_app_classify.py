@@ -62,8 +62,10 @@ def test_classify_five_songs_offline_then_export(qtbot, main_window, manifest, t
 
     # Tab 3: the plots draw when the tab is shown
     w.results.setCurrentWidget(w.results.plots)
-    qtbot.waitUntil(lambda: w.results.plots.draw_count >= 1, timeout=10000)
-    assert len(w.results.plots.figure.axes) >= 4
+    qtbot.waitUntil(lambda: w.results.plots.draw_count >= 1, timeout=30000)
+    assert w.results.plots.axes_drawn == 4
+    image = w.results.plots.image
+    assert abs(image.width() - w.results.plots.width()) <= 2
 
     # Low-confidence threshold: raising it above every answer highlights all rows
     tagged.threshold.setValue(1.0)
@@ -77,7 +79,8 @@ def test_classify_five_songs_offline_then_export(qtbot, main_window, manifest, t
     qtbot.wait(200)
     save_screenshot(w, "main_window_results.png", artifacts_dir)
     w.results.setCurrentWidget(w.results.plots)
-    qtbot.wait(300)
+    qtbot.waitUntil(w.results.plots.is_idle, timeout=30000)
+    qtbot.wait(100)
     save_screenshot(w, "main_window_plots.png", artifacts_dir)
     w.results.setCurrentWidget(w.results.metrics_tab)
     qtbot.wait(100)
@@ -130,8 +133,16 @@ def test_window_stays_responsive_during_a_batch(qtbot, main_window, manifest, tm
     wait_for_run(qtbot, w, timeout=240000)
 
     w.use_feature_cache = False  # real extraction work in the measured run
+    w.results.setCurrentWidget(w.results.plots)  # the plots follow the run on screen
+    draws_before = w.results.plots.draw_count
     labels: list[str] = []
-    w.run_controller.events.connect(lambda _batch: labels.append(w.progress_label.text()))
+    live_draws: list[int] = []
+
+    def on_batch(_batch: object) -> None:
+        labels.append(w.progress_label.text())
+        live_draws.append(w.results.plots.draw_count - draws_before)
+
+    w.run_controller.events.connect(on_batch)
     ticks: list[float] = []
     timer = QTimer()
     timer.setInterval(10)
@@ -149,6 +160,8 @@ def test_window_stays_responsive_during_a_batch(qtbot, main_window, manifest, tm
     # the progress line followed the run: live accuracy, cost and ETA
     assert any("20/20" in t for t in labels), labels
     assert all("accuracy" in t and "$" in t and "ETA" in t for t in labels), labels
+    print(f"plots rendered during the run: {max(live_draws)}")
+    assert max(live_draws) >= 1  # drawn while songs were still arriving
 
 
 def test_a_corrupt_file_is_one_logged_error_and_the_batch_goes_on(qtbot, main_window, manifest,

@@ -308,7 +308,7 @@ class MainWindow(QMainWindow):
             return
         choice = self.settings.backend_choice()
         self.browser.model.update_rows({p: {"status": "queued", "error": ""} for p in paths})
-        self.results.songs_asked = len(paths)
+        self.results.begin_run(len(paths))
         self._run_paths = paths
         self.progress.setRange(0, len(paths))
         self.progress.setValue(0)
@@ -450,6 +450,9 @@ class MainWindow(QMainWindow):
             self.run_controller.cancel()
             self.run_controller.wait(30000)
         self.player.shutdown()
+        from genre_desktop.app.plot_render import RENDERER
+
+        RENDERER.shutdown()
         self.settings.save_window(QByteArray(self.saveGeometry()), QByteArray(self.saveState()))
         self.settings.volume = self.player.volume.value()
         self.settings.output_device = self.player.device_name()

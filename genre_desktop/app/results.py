@@ -1,18 +1,14 @@
 """Results tabs: tagged songs with a details pane, metrics, and plots that follow the run.
 
-Metrics are computed on a pool thread (scikit-learn is not free on hundreds of songs); plots
-are redrawn at most every `PLOT_INTERVAL_MS`, and only while the Plots tab is on screen, so a
-live run never stalls the window on matplotlib.
+Metrics and plots are computed in a helper process (plot_render.py), only while their tab is
+on screen (and once at the end of a run), so a live run never stalls the window.
 """
 
 from __future__ import annotations
 
 import html
-import time
 from typing import Any
 
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-from matplotlib.figure import Figure
 from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
@@ -33,11 +29,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from genre_desktop.app.plots_view import PlotsTab
 from genre_desktop.app.results_table import COL_FILE, RESULT_ROLE, SORT_ROLE, TaggedSongsModel
 from genre_desktop.app.workers import run_task
 from genre_desktop.core.results import SongResult
 
-PLOT_INTERVAL_MS = 1500
 # scikit-learn holds the GIL in bursts; during a run the metrics follow every few seconds, and
 # only while their tab is on screen (measured: 500 ms made the window stall 200-400 ms).
 METRICS_INTERVAL_MS = 3000
@@ -266,68 +262,6 @@ class MetricsTab(QWidget):
                 self.targets.setItem(row, col, item)
 
 
-class PlotsTab(QWidget):
-    """The report's four panels on a QtAgg canvas, drawn by the core's plot functions."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.figure = Figure(figsize=(9, 6.5), dpi=90, layout="constrained")
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setObjectName("plotsCanvas")
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.canvas)
-        self.draw_count = 0
-        self._pending: tuple[dict[str, Any], list[SongResult]] | None = None
-        self._last_draw = 0.0
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.timeout.connect(self._draw_pending)
-
-    def update_plots(self, metrics: dict[str, Any], results: list[SongResult]) -> None:
-        self._pending = (metrics, results)
-        if self._timer.isActive():
-            return
-        wait = PLOT_INTERVAL_MS - (time.monotonic() - self._last_draw) * 1000
-        self._timer.start(max(0, int(wait)))
-
-    def showEvent(self, event: Any) -> None:
-        super().showEvent(event)
-        if self._pending is not None and not self._timer.isActive():
-            self._timer.start(0)
-
-    def _draw_pending(self) -> None:
-        if self._pending is None or not self.isVisible():
-            return  # drawn when the tab is shown
-        from matplotlib import rc_context
-
-        from genre_desktop.core.plots import (
-            plot_confidence_histogram,
-            plot_confusion,
-            plot_per_genre_accuracy,
-            plot_reliability,
-        )
-
-        metrics, results = self._pending
-        self._pending = None
-        self.figure.clear()
-        # The report PNG is 13 inches wide; on a half-window canvas the same text must shrink.
-        with rc_context({"font.size": 7, "axes.titlesize": 8, "axes.labelsize": 7,
-                         "xtick.labelsize": 7, "ytick.labelsize": 7, "legend.fontsize": 7}):
-            axes = self.figure.subplots(2, 2)
-            plot_confusion(axes[0, 0], metrics)
-            plot_per_genre_accuracy(axes[0, 1], metrics)
-            plot_confidence_histogram(axes[1, 0], results)
-            plot_reliability(axes[1, 1], metrics)
-            for ax in self.figure.axes:
-                ax.title.set_fontsize(8)
-                for label in (*ax.get_xticklabels(), *ax.get_yticklabels()):
-                    label.set_fontsize(7)
-        self.canvas.draw_idle()
-        self.draw_count += 1
-        self._last_draw = time.monotonic()
-
-
 class ResultsPanel(QTabWidget):
     """Tagged songs, Metrics, Plots; fed with result batches during a run."""
 
@@ -346,6 +280,7 @@ class ResultsPanel(QTabWidget):
         self._computing = False
         self._dirty = False
         self._stale = False
+        self._have_metrics = False
         self.currentChanged.connect(self._tab_changed)
         self._metrics_timer = QTimer(self)
         self._metrics_timer.setSingleShot(True)
@@ -373,12 +308,22 @@ class ResultsPanel(QTabWidget):
         if self._stale and self._metrics_on_screen():
             self.schedule_metrics(now=True)
 
+    def begin_run(self, songs_asked: int) -> None:
+        """A run starts: the first result of it is shown at once, later ones throttled."""
+        self.songs_asked = songs_asked
+        self._have_metrics = False
+        from genre_desktop.app.plot_render import RENDERER
+
+        run_task(RENDERER.warm)
+
     def schedule_metrics(self, now: bool = False) -> None:
         """Recompute soon; `now` skips the throttle (end of a run, tab switch)."""
         self._stale = True
         if now:
             self._metrics_timer.stop()
             self._recompute(force=True)
+        elif not self._have_metrics and self._metrics_on_screen() and not self._computing:
+            self._recompute()
         elif not self._metrics_timer.isActive():
             self._metrics_timer.start()
 
@@ -388,19 +333,20 @@ class ResultsPanel(QTabWidget):
         if self._computing:
             self._dirty = True
             return
-        from genre_desktop.core.metrics import compute_metrics
+        from genre_desktop.app.plot_render import RENDERER
 
         results = self.results()
         asked, elapsed = self.songs_asked, self.elapsed_s
         self._computing = True
         self._dirty = False
         self._stale = False
-        run_task(lambda: compute_metrics(results, songs_asked=asked or len(results),
-                                         elapsed_s=elapsed),
+        # compute_metrics runs in the helper process: scikit-learn would hold our GIL.
+        run_task(lambda: RENDERER.metrics(results, asked or len(results), elapsed),
                  lambda m: self._apply_metrics(m, results), self._metrics_failed)
 
     def _apply_metrics(self, metrics: dict[str, Any], results: list[SongResult]) -> None:
         self._computing = False
+        self._have_metrics = True
         self.metrics_tab.set_metrics(metrics)
         self.plots.update_plots(metrics, results)
         self.metrics_updated.emit(metrics)

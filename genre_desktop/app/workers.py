@@ -7,6 +7,7 @@ as a queued signal. The GUI thread never calls the core's blocking functions its
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import traceback
@@ -74,7 +75,13 @@ class _Task(QRunnable):
         self.setAutoDelete(True)
 
     def run(self) -> None:
-        emit = self._relay.message.emit
+        relay_emit = self._relay.message.emit
+
+        def emit(task_id: int, kind: str, payload: Any) -> None:
+            # At shutdown the relay may be gone before a late task ends: nobody is listening.
+            with contextlib.suppress(RuntimeError):
+                relay_emit(task_id, kind, payload)
+
         try:
             if self._streaming:
                 result = self._fn(lambda item: emit(self._id, "item", item))
