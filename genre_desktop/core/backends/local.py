@@ -32,7 +32,8 @@ class LocalBackend:
 
     `exclude_from_training` leaves table rows out of training: a set of table filenames or a
     predicate on them (e.g. to measure accuracy on songs whose own rows are in the table).
-    The model is trained (or loaded from the cache) on first use, once per backend.
+    The table is read at construction (ReferenceError if unusable); the model is trained (or
+    loaded from the cache) on first use, once per backend.
     """
 
     name = "local"
@@ -46,8 +47,8 @@ class LocalBackend:
     ) -> None:
         if algo not in om.CANDIDATES:
             raise ValueError(f"unknown offline model {algo!r}")
-        self._table_spec = table
-        self._table: ReferenceTable | None = table if isinstance(table, ReferenceTable) else None
+        # Read and check the table now (cheap, cached) so a bad one fails at set-up, not per song.
+        self.table = table if isinstance(table, ReferenceTable) else load_reference(table)
         if exclude_from_training is not None and not callable(exclude_from_training):
             exclude_from_training = frozenset(str(n) for n in exclude_from_training)
         self._exclude = exclude_from_training
@@ -55,13 +56,6 @@ class LocalBackend:
         self.model = f"offline-{algo}-v{om.MODEL_VERSION}"
         self._trained: om.OfflineModel | None = None
         self._lock = threading.Lock()
-
-    @property
-    def table(self) -> ReferenceTable:
-        if self._table is None:
-            spec = self._table_spec
-            self._table = load_reference(None if isinstance(spec, ReferenceTable) else spec)
-        return self._table
 
     def trained(self) -> om.OfflineModel:
         """The fitted model (trains or loads it on first call; raises on a bad table)."""
