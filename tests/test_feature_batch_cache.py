@@ -109,3 +109,30 @@ def test_a_damaged_cache_file_only_slows_things_down(short_clips):
     assert isinstance(result, SongFeatures)
     with FeatureCache() as cache:  # rebuilt, and holding the new result
         assert cache.info()["entries"] == 1
+
+
+def test_a_killed_worker_becomes_an_error_and_the_batch_goes_on(short_clips):
+    import os
+    import signal
+
+    from genre_desktop.core import _feature_batch
+
+    paths = short_clips * 3  # 12 files, 4 in flight at a time
+    killed: list[int] = []
+
+    def kill_one_worker(done: int, total: int) -> None:
+        if killed:
+            return
+        pool = _feature_batch.shared_pool(2)
+        pid = next(iter(pool._processes))  # a real worker process of this pool
+        os.kill(pid, signal.SIGKILL)
+        killed.append(pid)
+
+    results = list(extract_many(paths, workers=2, progress=kill_one_worker, use_cache=False))
+    assert killed and len(results) == len(paths)
+    reasons = [r.reason for _p, r in results if isinstance(r, SongError)]
+    assert set(reasons) <= {"worker_crashed"} and reasons  # the files it held
+    assert any(isinstance(r, SongFeatures) for _p, r in results[-3:])  # a fresh pool went on
+    # And the next batch gets a healthy pool.
+    again = list(extract_many(short_clips[:2], workers=2, use_cache=False))
+    assert all(isinstance(r, SongFeatures) for _p, r in again)
