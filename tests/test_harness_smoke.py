@@ -100,3 +100,28 @@ def test_window_shows_on_xvfb(qtbot, xvfb_display, artifacts_dir: Path) -> None:
     inside = window.mapToGlobal(window.rect().bottomRight()) - window.rect().bottomRight() / 8
     assert image.pixelColor(inside) == QColor(200, 30, 40)
     assert image.pixelColor(5, 5) != QColor(200, 30, 40)  # outside the window: Xvfb's backdrop
+
+
+@pytest.mark.parametrize(("ci", "expected"), [("true", "error"), ("", "skipped")])
+def test_missing_binary_fails_in_ci_and_skips_locally(ci: str, expected: str,
+                                                      tmp_path: Path) -> None:
+    """Without Xvfb on PATH a GUI test must fail under CI=true, never turn into a skip."""
+    import os
+    import sys
+
+    from conftest import REPO
+
+    empty_bin = tmp_path / "bin"
+    empty_bin.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "CI")}
+    env.update(PATH=str(empty_bin), CI=ci)
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfs",
+         f"{REPO / 'tests' / 'test_harness_smoke.py'}::test_window_shows_on_xvfb"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert f"1 {expected}" in out.stdout, out.stdout[-3000:]  # a fixture failing is an error
+    assert "missing Xvfb" in out.stdout
+    if expected == "error":
+        assert out.returncode != 0 and "skipped" not in out.stdout
+        assert "CI=true and a prerequisite is missing" in out.stdout
