@@ -12,15 +12,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from genre_desktop.app.browser import SongRow
-from genre_desktop.app.settings import BackendChoice
+from genre_desktop.app.settings_data import BackendChoice
 from genre_desktop.core.songs import Song, discover_songs, genre_from_path
 
 ProbeResult = dict[str, float | None]
 
 
-def scan_folder(folder: str) -> list[SongRow]:
+def scan_folder(folder: str) -> list[Any]:
     """Every audio file under `folder`, as browser rows (the folder name gives the genre)."""
+    from genre_desktop.app.browser import SongRow
+
     return [SongRow.from_path(s.path, s.actual_genre) for s in discover_songs(folder)]
 
 

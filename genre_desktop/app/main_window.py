@@ -319,8 +319,10 @@ class MainWindow(QMainWindow):
             action.setEnabled(False)
         label = BACKEND_LABELS.get(choice.backend, choice.backend)
         self.progress_label.setText(f"Starting {len(paths)} songs on the {label} ...")
-        fn = core_calls.make_run_function(paths, choice, workers=self.settings.workers,
-                                          use_cache=self.use_feature_cache)
+        from genre_desktop.app.run_process import run_in_child
+
+        fn = run_in_child(paths, choice, workers=self.settings.workers,
+                          use_cache=self.use_feature_cache)
         self.run_controller.start(fn)
 
     def cancel_run(self) -> None:

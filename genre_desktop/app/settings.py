@@ -6,24 +6,16 @@ only their names are remembered. `assert_no_secret_keys` guards the key names we
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from genre_desktop.app.settings_data import BackendChoice
 from genre_desktop.core.resources import config_dir
 
 SCHEMA_VERSION = 1
+__all__ = ["SCHEMA_VERSION", "AppSettings", "BackendChoice"]
 _FORBIDDEN_WORDS = ("secret", "password", "token", "access_key")
-
-
-@dataclass
-class BackendChoice:
-    backend: str = "local"  # "local" | "bedrock" | "ensemble"
-    profile: str = ""  # "" = the standard AWS chain
-    region: str = "us-east-1"
-    model: str = "anthropic.claude-3-haiku-20240307-v1:0"
-    endpoint_url: str = ""  # a Bedrock-compatible endpoint (tests, proxies); empty = AWS
 
 
 class AppSettings:

@@ -50,8 +50,14 @@ class _Relay(QObject):
         if kind != "item":
             del self.callbacks[task_id]
         callback = callbacks.get(kind)
-        if callback is not None:
+        if callback is None:
+            return
+        try:
             callback(payload)
+        except RuntimeError as exc:
+            # The widget that asked was closed while its task ran: nobody to show it to.
+            if "already deleted" not in str(exc):
+                raise
 
 
 _relay: _Relay | None = None

@@ -1,0 +1,14 @@
+"""Plain (Qt-free) setting values the app hands to worker threads and the run process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class BackendChoice:
+    backend: str = "local"  # "local" | "bedrock" | "ensemble"
+    profile: str = ""  # "" = the standard AWS chain
+    region: str = "us-east-1"
+    model: str = "anthropic.claude-3-haiku-20240307-v1:0"
+    endpoint_url: str = ""  # a Bedrock-compatible endpoint (tests, proxies); empty = AWS
