@@ -9,6 +9,7 @@
 3. Cache: the same batch a second time, read from the SQLite cache.
 
 Usage: python benchmarks/bench_features.py [--data DIR] [--batch-files N]
+Both recipes run with one BLAS/OpenMP thread (BLAS_THREADS=n to change it).
 The machine may be shared: the load average is printed with the figures.
 """
 
@@ -21,6 +22,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+# One thread everywhere, for both recipes, so the ratio compares algorithms, not thread counts
+# (set before numpy loads; BLAS_THREADS=n overrides). The batch part adds processes instead.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, os.environ.get("BLAS_THREADS", "1"))
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -90,7 +96,8 @@ def bench_single(clips: list[str]) -> None:
                 t_fast += elapsed
                 out_fast[path] = feats
     n = len(clips)
-    print(f"\n[1] single process, {n} full 30 s clips, file to 58 features")
+    threads = os.environ["OPENBLAS_NUM_THREADS"]
+    print(f"\n[1] single process, {threads} BLAS thread(s), {n} full 30 s clips, file to features")
     for label, total, results in (
         ("plain librosa recipe", t_plain, out_plain),
         ("project extractor", t_fast, out_fast),

@@ -42,7 +42,8 @@ def moving_median(a: np.ndarray, window: int, axis: int) -> np.ndarray:
     # Work along the last, contiguous axis: bottleneck is fastest there.
     moved = np.ascontiguousarray(np.moveaxis(padded, axis, -1))
     med = bn.move_median(moved, window=window, axis=-1)[..., window - 1 :]
-    return np.ascontiguousarray(np.moveaxis(med, -1, axis)).astype(a.dtype, copy=False)
+    # A strided view, not a copy: the soft mask reads it once, elementwise.
+    return np.moveaxis(med, -1, axis).astype(a.dtype, copy=False)
 
 
 def harmonic_mask(harm: np.ndarray, perc: np.ndarray) -> np.ndarray:

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import os
 import sys
+from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -62,6 +64,27 @@ def _mean_var(out: Features, name: str, values: np.ndarray) -> None:
 def features_from_signal(y: np.ndarray, sr: int = SR) -> Features:
     """The 58 columns, in FEATURE_COLUMNS order, for mono float32 samples `y` at `sr`."""
     _prepare_numba_cache()
+    import librosa  # noqa: F401  (loaded before the BLAS libraries are looked up)
+
+    controller = _blas_controller()
+    if controller is None:
+        return _features(y, sr)
+    # The matrix products here are small: BLAS threads only cost time, a lot of it on a busy
+    # machine (measured 2x slower overall), and pool workers already fill the cores.
+    with controller.limit(limits=1, user_api="blas"):
+        return _features(y, sr)
+
+
+@lru_cache(maxsize=1)
+def _blas_controller() -> Any:
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # optional (scikit-learn brings it): without it BLAS keeps its threads
+        return None
+    return ThreadpoolController()
+
+
+def _features(y: np.ndarray, sr: int) -> Features:
     import librosa
 
     from genre_desktop.core import _fast_spectral as fast
