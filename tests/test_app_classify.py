@@ -105,8 +105,8 @@ def test_classify_five_songs_offline_then_export(qtbot, main_window, manifest, t
 
 def test_cancel_keeps_finished_results(qtbot, main_window, manifest, tmp_path):
     w = main_window
-    folder = small_folder(tmp_path, manifest, per_genre=2)
-    open_folder(qtbot, w, folder, expected=20)
+    folder = small_folder(tmp_path, manifest, per_genre=1)
+    open_folder(qtbot, w, folder, expected=10)
     w.use_feature_cache = False
     w.classify_all()
     qtbot.waitUntil(lambda: w.results.tagged.model.rowCount() >= 1, timeout=240000)

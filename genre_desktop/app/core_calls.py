@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from genre_desktop.app.settings_data import BackendChoice
@@ -87,14 +86,6 @@ def make_run_function(paths: Sequence[str], choice: BackendChoice, *, workers: i
             store.close()
 
     return run
-
-
-def export_reports(results: Sequence[Any], out_dir: str, *, songs_asked: int | None = None,
-                   elapsed_s: float | None = None) -> dict[str, Path]:
-    from genre_desktop.core.reports import write_reports
-
-    return write_reports(results, out_dir, songs_asked=songs_asked, elapsed_s=elapsed_s,
-                         run_info={"source": "app"})
 
 
 StepRow = tuple[str, str, str]  # (step name, PASS | FAIL | SKIP, reason with hint)

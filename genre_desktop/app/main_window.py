@@ -416,8 +416,10 @@ class MainWindow(QMainWindow):
             return
         asked, elapsed = self.results.songs_asked, self.results.elapsed_s
         self.settings.export_folder = folder
-        run_task(lambda: core_calls.export_reports(results, folder, songs_asked=max(
-            asked or 0, len(results)), elapsed_s=elapsed), self._exported,
+        from genre_desktop.app.plot_render import RENDERER
+
+        run_task(lambda: RENDERER.export(results, folder, max(asked or 0, len(results)),
+                                         elapsed), self._exported,
             lambda text: self.log_dock.add_message("export_failed", text, stage="export"))
 
     def _exported(self, paths: dict[str, Path]) -> None:

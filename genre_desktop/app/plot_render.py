@@ -84,6 +84,14 @@ def _metrics(results: list[SongResult], songs_asked: int | None,
     return compute_metrics(results, songs_asked=songs_asked, elapsed_s=elapsed_s)
 
 
+def _export(results: list[SongResult], out_dir: str, songs_asked: int | None,
+            elapsed_s: float | None) -> dict[str, Any]:
+    from genre_desktop.core.reports import write_reports
+
+    return write_reports(results, out_dir, songs_asked=songs_asked, elapsed_s=elapsed_s,
+                         run_info={"source": "app"})
+
+
 def _background() -> None:
     if hasattr(os, "nice"):
         with contextlib.suppress(OSError):  # not permitted: normal priority
@@ -129,6 +137,11 @@ class ReportHelper:
                 elapsed_s: float | None) -> dict[str, Any]:
         """core.metrics.compute_metrics in the helper; blocking, for a worker thread."""
         return self._call(_metrics, slim(results), songs_asked, elapsed_s)
+
+    def export(self, results: list[SongResult], out_dir: str, songs_asked: int | None,
+               elapsed_s: float | None) -> dict[str, Any]:
+        """The bedrock_results/ file set, written by the helper (its PNG costs seconds)."""
+        return self._call(_export, list(results), out_dir, songs_asked, elapsed_s)
 
     def warm(self) -> None:
         """Start the helper process now, so the first picture of a run is not late."""

@@ -118,7 +118,7 @@ class TaggedSongsTab(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(COL_FILE, QHeaderView.ResizeMode.Stretch)
-        for col, width in enumerate((24, 0, 70, 76, 72, 170, 150, 70, 70)):
+        for col, width in enumerate((22, 0, 66, 72, 48, 150, 130, 64, 56)):
             if width:
                 header.resizeSection(col, width)
         self.table.selectionModel().currentRowChanged.connect(self._row_changed)

@@ -11,8 +11,8 @@ from PySide6.QtGui import QBrush, QColor
 
 from genre_desktop.core.results import SongResult
 
-COLUMNS = ("", "File", "Actual", "Predicted", "Confidence", "Alternatives", "Model",
-           "Cost $", "Latency s")
+COLUMNS = ("", "File", "Actual", "Predicted", "Conf.", "Alternatives", "Model",
+           "Cost $", "Latency")
 COL_MARK, COL_FILE, COL_ACTUAL, COL_PRED, COL_CONF, COL_ALT, COL_MODEL, COL_COST, COL_LAT = range(9)
 RESULT_ROLE = Qt.ItemDataRole.UserRole + 1
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2

@@ -14,6 +14,8 @@ import multiprocessing as mp
 import os
 import queue
 import sys
+import threading
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -31,6 +33,21 @@ def _context() -> mp.context.BaseContext:
     return mp.get_context("spawn")
 
 
+def _cancel_when_orphaned(cancel: Any) -> None:
+    """If the app dies, its forkserver goes too and we are re-parented: stop the run then
+    (every finished song is already in the run store)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while not cancel.is_set():
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                cancel.set()
+                return
+
+    threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
+
+
 def _child(paths: list[str], choice: dict[str, Any], workers: int | None, use_cache: bool,
            events: Any, cancel: Any, environ: dict[str, str]) -> None:
     """Child process entry: run the pipeline, put ("event", e) ... then ("done", summary)."""
@@ -41,6 +58,7 @@ def _child(paths: list[str], choice: dict[str, Any], workers: int | None, use_ca
     if hasattr(os, "nice"):
         with contextlib.suppress(OSError):
             os.nice(BACKGROUND_NICE)
+    _cancel_when_orphaned(cancel)
     from genre_desktop.app.core_calls import make_run_function
 
     try:
