@@ -30,7 +30,13 @@ from PySide6.QtWidgets import (
 )
 
 from genre_desktop.app.plots_view import PlotsTab
-from genre_desktop.app.results_table import COL_FILE, RESULT_ROLE, SORT_ROLE, TaggedSongsModel
+from genre_desktop.app.results_table import (
+    COL_FILE,
+    COL_MODEL,
+    RESULT_ROLE,
+    SORT_ROLE,
+    TaggedSongsModel,
+)
 from genre_desktop.app.workers import run_task
 from genre_desktop.core.results import SongResult
 
@@ -118,9 +124,10 @@ class TaggedSongsTab(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(COL_FILE, QHeaderView.ResizeMode.Stretch)
-        for col, width in enumerate((22, 0, 66, 72, 48, 150, 130, 64, 56)):
+        for col, width in enumerate((22, 0, 62, 66, 44, 110, 130, 58, 54)):
             if width:
                 header.resizeSection(col, width)
+        self.table.setColumnHidden(COL_MODEL, True)  # the same for every row; in the details
         self.table.selectionModel().currentRowChanged.connect(self._row_changed)
 
         self.answer = QTextBrowser()

@@ -107,7 +107,7 @@ class TaggedSongsModel(QAbstractTableModel):
         if col == COL_CONF:
             return f"{p.confidence:.2f}"
         if col == COL_ALT:
-            return ", ".join(f"{g} {c:.2f}" for g, c in p.alternative_genres[:3])
+            return ", ".join(f"{g} {c:.2f}" for g, c in p.alternative_genres[:2])
         if col == COL_MODEL:
             return p.model if p.backend in p.model else f"{p.backend}: {p.model}"
         if col == COL_COST:
