@@ -74,6 +74,8 @@ def test_model_is_cached_per_table_and_filter(table: ReferenceTable, monkeypatch
     path = om.cache_path(table, exclude=_first_ids)
     assert path.is_file()
     assert om.cache_path(table) != path  # another filter, another file
+    path.unlink()  # e.g. `genre-desktop cache clear` while the app runs
+    assert om.get_model(table, exclude=_first_ids) is model and path.is_file()
 
     def no_training(*args, **kwargs):
         raise AssertionError("retrained although a cached model exists")

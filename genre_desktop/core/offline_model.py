@@ -371,7 +371,9 @@ def get_model(table: ReferenceTable | None = None, algo: str = DEFAULT_ALGO,
     path = cache_path(table, algo, skipped)
     with _LOCK:
         model = _MEMORY.get(key)
-        if model is not None and path.exists():
+        if model is not None:
+            if not path.exists():  # the cache was cleared while the app ran: write it back
+                _store(path, model)
             return model
         model = _load_cached(path, table, algo, skipped)
         if model is None:
