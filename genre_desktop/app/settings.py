@@ -108,7 +108,8 @@ class AppSettings:
 
     @property
     def workers(self) -> int:
-        return int(self._qs.value("model/workers", 2))
+        """Classification threads; 0 = the core's default (more for an LLM than offline)."""
+        return int(self._qs.value("model/workers", 0))
 
     @workers.setter
     def workers(self, value: int) -> None:

@@ -156,13 +156,15 @@ class _RunThread(QThread):
     done = Signal(object)
     failed = Signal(str)
 
-    def __init__(self, fn: RunFunction, cancel: CancelEvent) -> None:
+    def __init__(self, fn: RunFunction, cancel: CancelEvent, background: bool) -> None:
         super().__init__()
         self._fn = fn
         self._cancel = cancel
+        self._background = background
 
     def run(self) -> None:
-        _lower_this_thread_priority()
+        if self._background:
+            _lower_this_thread_priority()
         try:
             result = self._fn(self.event.emit, self._cancel)
         except Exception as exc:  # the run could not start or crashed: one message for the GUI
@@ -195,12 +197,18 @@ class RunController(QObject):
     def is_running(self) -> bool:
         return self._thread is not None and self._thread.isRunning()
 
-    def start(self, fn: RunFunction) -> None:
+    def start(self, fn: RunFunction, *, in_process_work: bool = False) -> None:
+        """Run `fn(progress, cancel)` on a new thread.
+
+        `in_process_work`: fn does the heavy work itself (not via a child process), so the
+        thread runs at lower priority. A relay for a child process stays at normal priority:
+        a niced thread holding the GIL would make the window wait for it.
+        """
         if self.is_running():
             raise RuntimeError("a run is already going")
         self._cancel = CancelEvent()
         self._pending = []
-        thread = _RunThread(fn, self._cancel)
+        thread = _RunThread(fn, self._cancel, in_process_work)
         thread.event.connect(self._on_event)
         thread.done.connect(self._on_done)
         thread.failed.connect(self._on_failed)
