@@ -41,6 +41,7 @@ def moving_median(a: np.ndarray, window: int, axis: int) -> np.ndarray:
         padded = np.take(a, idx, axis=axis)
     # Work along the last, contiguous axis: bottleneck is fastest there.
     moved = np.ascontiguousarray(np.moveaxis(padded, axis, -1))
+    del padded  # a copy when axis is not last: free it before the median's own output
     med = bn.move_median(moved, window=window, axis=-1)[..., window - 1 :]
     # A strided view, not a copy: the soft mask reads it once, elementwise.
     return np.moveaxis(med, -1, axis).astype(a.dtype, copy=False)
@@ -68,7 +69,7 @@ def _hann(n_fft: int) -> np.ndarray:
     return librosa.filters.get_window("hann", n_fft, fftbins=True).astype(np.float32)
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=4)  # 30 s windows and the latest whole file
 def _window_sumsquare(n_frames: int, n_fft: int, hop: int) -> np.ndarray:
     import librosa
 
@@ -78,25 +79,31 @@ def _window_sumsquare(n_frames: int, n_fft: int, hop: int) -> np.ndarray:
     )
 
 
-def istft(D: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
-    """librosa.istft(D, dtype=float32) with no `length`: centred, trimmed by n_fft // 2."""
+def istft(D: np.ndarray, n_fft: int, hop: int, block: int = 512) -> np.ndarray:
+    """librosa.istft(D, dtype=float32) with no `length`: centred, trimmed by n_fft // 2.
+
+    Frames are inverted `block` at a time so a long file never holds all of them at once.
+    """
     n_frames = D.shape[-1]
-    frames = np.fft.irfft(np.ascontiguousarray(D.T), n=n_fft, axis=-1)
-    frames *= _hann(n_fft)
-    out = np.zeros(n_fft + hop * (n_frames - 1), dtype=frames.dtype)
-    if n_fft % hop == 0:
-        # Overlap-add as n_fft // hop shifted block sums over a (blocks, hop) view.
-        per = n_fft // hop
-        blocks = out.reshape(-1, hop)
-        for k in range(per):
-            blocks[k : k + n_frames] += frames[:, k * hop : (k + 1) * hop]
-    else:
-        for t in range(n_frames):
-            out[t * hop : t * hop + n_fft] += frames[t]
+    window = _hann(n_fft)
+    out = np.zeros(n_fft + hop * (n_frames - 1), dtype=np.float32)
+    per = n_fft // hop if n_fft % hop == 0 else 0
+    blocks = out.reshape(-1, hop) if per else out
+    for start in range(0, n_frames, block):
+        stop = min(start + block, n_frames)
+        frames = np.fft.irfft(np.ascontiguousarray(D[:, start:stop].T), n=n_fft, axis=-1)
+        frames *= window
+        if per:
+            # Overlap-add as n_fft // hop shifted block sums over a (blocks, hop) view.
+            for k in range(per):
+                blocks[start + k : stop + k] += frames[:, k * hop : (k + 1) * hop]
+        else:
+            for t in range(start, stop):
+                out[t * hop : t * hop + n_fft] += frames[t - start]
     wss = _window_sumsquare(n_frames, n_fft, hop)
     nonzero = wss > np.finfo(wss.dtype).tiny
     out[nonzero] /= wss[nonzero]
-    return out[n_fft // 2 : len(out) - n_fft // 2].astype(np.float32, copy=False)
+    return out[n_fft // 2 : len(out) - n_fft // 2]
 
 
 def hpss_waveforms(
@@ -105,14 +112,18 @@ def hpss_waveforms(
     """Harmonic and percussive waveforms of `y`, as librosa.effects.hpss(y) returned them.
 
     `D` is librosa.stft(y, pad_mode="reflect") with the same n_fft/hop and `mag` its
-    magnitude, shared with the other features so the STFT is computed once. As librosa < 0.10
+    magnitude, shared with the other features so the STFT is computed once. D is overwritten
+    (masked in place). As librosa < 0.10
     did (and the table with it), the waveforms are inverted without `length` and the tail is
     zero-padded to len(y); passing `length` instead changes harmony/perceptr means visibly.
     """
     harm = moving_median(mag, KERNEL, axis=-1)  # along time
     perc = moving_median(mag, KERNEL, axis=-2)  # along frequency
     mask_h = harmonic_mask(harm, perc)
-    y_h = istft(D * mask_h, n_fft, hop_length)
+    del harm, perc
+    D *= mask_h  # in place: D is not needed afterwards, and long files are large
+    del mask_h
+    y_h = istft(D, n_fft, hop_length)
     # istft(D) gives y back exactly (reflect padding, NOLA window), so the percussive part,
     # istft(D * (1 - mask_h)), is y - y_h up to float32 rounding; one inverse STFT saved.
     n = len(y_h)

@@ -98,6 +98,8 @@ def _features(y: np.ndarray, sr: int) -> Features:
     out: Features = {"length": float(len(y))}
     tuning = fast.estimate_tuning(power, sr, N_FFT)
     _mean_var(out, "chroma_stft", fast.chroma_stft(power, sr, tuning))
+    mel_db = librosa.power_to_db(fast.melspectrogram(power, sr))
+    del power  # long files: keep the peak memory down before HPSS
     _mean_var(out, "rms", fast.rms(y, N_FFT, HOP))
     centroid, bandwidth, rolloff = fast.spectral_shape(mag, sr)
     _mean_var(out, "spectral_centroid", centroid)
@@ -105,19 +107,19 @@ def _features(y: np.ndarray, sr: int) -> Features:
     _mean_var(out, "rolloff", rolloff)
     _mean_var(out, "zero_crossing_rate", fast.zero_crossing_rate(y, N_FFT, HOP))
 
-    y_harm, y_perc = hpss_waveforms(y, D, mag, n_fft=N_FFT, hop_length=HOP)
-    _mean_var(out, "harmony", y_harm)
-    _mean_var(out, "perceptr", y_perc)
-
-    mel_db = librosa.power_to_db(fast.melspectrogram(power, sr))
     # beat_track's onset envelope: the same mel spectrogram, aggregated by the median.
     onset_env = librosa.onset.onset_strength(S=mel_db, sr=sr, aggregate=np.median)
     # beat_track answers 0 for silence; otherwise its tempo comes before the beat tracking.
     out["tempo"] = fast.tempo(onset_env, sr, HOP) if onset_env.any() else 0.0
-
     mfcc = librosa.feature.mfcc(S=mel_db, n_mfcc=20)
     for i in range(20):
         _mean_var(out, f"mfcc{i + 1}", mfcc[i])
+
+    # Last, as it consumes D (masked in place) and mag.
+    y_harm, y_perc = hpss_waveforms(y, D, mag, n_fft=N_FFT, hop_length=HOP)
+    del D, mag
+    _mean_var(out, "harmony", y_harm)
+    _mean_var(out, "perceptr", y_perc)
     return {name: out[name] for name in FEATURE_COLUMNS}
 
 
