@@ -37,7 +37,7 @@ def _librosa_version() -> str:
 
 
 # Bump the leading number whenever the numbers this module produces may change.
-EXTRACTOR_VERSION = f"1/librosa-{_librosa_version()}"
+EXTRACTOR_VERSION = f"2/librosa-{_librosa_version()}"
 DEFAULT_MAX_SECONDS = 600.0
 SR = 22050
 N_FFT = 2048
