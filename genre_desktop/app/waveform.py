@@ -14,6 +14,9 @@ from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QP
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 ENVELOPE_COLUMNS = 1200
+# Looked up once here, on the GUI thread: render_views runs on pool threads, and PySide creates
+# its Python enums lazily (an intermittent crash in enum code pointed at a first use there).
+_RGBA8888 = QImage.Format.Format_RGBA8888
 
 
 def render_views(y: np.ndarray, rate: int) -> tuple[np.ndarray, QImage]:
@@ -46,7 +49,7 @@ def render_views(y: np.ndarray, rate: int) -> tuple[np.ndarray, QImage]:
     rgba = (colormaps["magma"](norm) * 255).astype(np.uint8)
     rgba = np.ascontiguousarray(rgba)
     height, width = rgba.shape[:2]
-    image = QImage(rgba.data, width, height, 4 * width, QImage.Format.Format_RGBA8888).copy()
+    image = QImage(rgba.data, width, height, 4 * width, _RGBA8888).copy()
     return envelope, image
 
 

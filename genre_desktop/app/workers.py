@@ -156,8 +156,9 @@ class _RunThread(QThread):
     done = Signal(object)
     failed = Signal(str)
 
-    def __init__(self, fn: RunFunction, cancel: CancelEvent, background: bool) -> None:
-        super().__init__()
+    def __init__(self, fn: RunFunction, cancel: CancelEvent, background: bool,
+                 parent: QObject) -> None:
+        super().__init__(parent)  # Qt owns it: dropping our reference never deletes it early
         self._fn = fn
         self._cancel = cancel
         self._background = background
@@ -208,7 +209,7 @@ class RunController(QObject):
             raise RuntimeError("a run is already going")
         self._cancel = CancelEvent()
         self._pending = []
-        thread = _RunThread(fn, self._cancel, in_process_work)
+        thread = _RunThread(fn, self._cancel, in_process_work, self)
         thread.event.connect(self._on_event)
         thread.done.connect(self._on_done)
         thread.failed.connect(self._on_failed)
