@@ -21,6 +21,14 @@ os.environ.setdefault("NUMBA_CACHE_DIR", str(REPO / ".pytest_cache" / "numba"))
 pytest_plugins = ("harness.fixtures", "bedrock_server")
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # Compile librosa's numba kernels here, once, under numba_setup's lock, before any test
+    # starts worker processes or subprocesses that would otherwise compile them concurrently.
+    from genre_desktop.core.numba_setup import ensure_librosa
+
+    ensure_librosa()
+
+
 def require(condition: bool, why: str) -> None:
     """Skip locally, fail in CI: used for every external prerequisite."""
     if condition:

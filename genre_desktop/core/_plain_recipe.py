@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from genre_desktop.core.numba_setup import ensure_librosa
 from genre_desktop.core.types import FEATURE_COLUMNS, Features
 
 PAD = "reflect"  # librosa < 0.10 default pad_mode
@@ -18,7 +19,7 @@ PAD = "reflect"  # librosa < 0.10 default pad_mode
 
 def hpss_then(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """librosa.effects.hpss(y) as librosa < 0.10 computed it."""
-    import librosa
+    librosa = ensure_librosa()
 
     harm, perc = librosa.decompose.hpss(librosa.stft(y, pad_mode=PAD))
     return (
@@ -29,7 +30,7 @@ def hpss_then(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def plain_features(y: np.ndarray, sr: int = 22050) -> Features:
     """The 58 columns as the table computed them: librosa defaults of the time, nothing shared."""
-    import librosa
+    librosa = ensure_librosa()
 
     out: Features = {"length": float(len(y))}
 

@@ -181,7 +181,10 @@ def load_audio(
     if not np.all(np.isfinite(y)):
         raise AudioLoadError("corrupt_audio", f"{p.name} holds invalid (non-finite) samples.")
     if native_sr != sr:
-        import librosa  # its default resampler (soxr_hq) and length rule, as librosa.load
+        from genre_desktop.core.numba_setup import ensure_librosa
+
+        # librosa's default resampler (soxr_hq) and length rule, as librosa.load
+        librosa = ensure_librosa()
 
         y = librosa.resample(y, orig_sr=native_sr, target_sr=sr).astype(np.float32, copy=False)
     analysed = len(y) / sr

@@ -12,7 +12,6 @@ table keeps).
 from __future__ import annotations
 
 import os
-import sys
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -23,7 +22,7 @@ import numpy as np
 from genre_desktop.core._feature_batch import extract_many
 from genre_desktop.core.audio import AudioLoadError, load_audio
 from genre_desktop.core.cache import FeatureCache, file_sha256
-from genre_desktop.core.resources import cache_dir
+from genre_desktop.core.numba_setup import ensure_librosa, numba_cache_dir
 from genre_desktop.core.types import FEATURE_COLUMNS, Features, SongError, SongFeatures
 
 
@@ -46,14 +45,8 @@ PAD = "reflect"  # librosa < 0.10 centred frames this way, and the table with it
 
 
 def _prepare_numba_cache() -> None:
-    """Keep numba's compiled librosa kernels in our cache folder, before numba is imported.
-
-    numba compiles them on first use (tens of seconds on a busy machine); its default cache
-    sits beside the sources, read-only in a frozen app. Only the first call decides, and only
-    if numba is not loaded yet; later processes (pool workers) inherit the variable.
-    """
-    if "numba" not in sys.modules:
-        os.environ.setdefault("NUMBA_CACHE_DIR", str(cache_dir() / "numba"))
+    """Point numba at our cache folder before it is imported (see numba_setup)."""
+    numba_cache_dir()
 
 
 def _mean_var(out: Features, name: str, values: np.ndarray) -> None:
@@ -63,8 +56,7 @@ def _mean_var(out: Features, name: str, values: np.ndarray) -> None:
 
 def features_from_signal(y: np.ndarray, sr: int = SR) -> Features:
     """The 58 columns, in FEATURE_COLUMNS order, for mono float32 samples `y` at `sr`."""
-    _prepare_numba_cache()
-    import librosa  # noqa: F401  (loaded before the BLAS libraries are looked up)
+    ensure_librosa()  # loaded before the BLAS libraries are looked up; kernels compiled safely
 
     controller = _blas_controller()
     if controller is None:
