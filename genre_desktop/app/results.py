@@ -233,7 +233,11 @@ class MetricsTab(QWidget):
         self.targets.setObjectName("targetsTable")
         self.targets.setHorizontalHeaderLabels(["Target", "Goal", "Measured", "Met"])
         self.targets.verticalHeader().setVisible(False)
+        self.targets.setWordWrap(False)
         self.targets.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        # Eight short rows, filled once per metrics update: sizing to contents is cheap here.
+        self.targets.horizontalHeader().setSectionResizeMode(
+            0, QHeaderView.ResizeMode.ResizeToContents)
         left = QWidget()
         left.setLayout(form)
         right = QSplitter(Qt.Orientation.Vertical)
