@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from functools import cache
 
-from genre_desktop.core.types import GENRES
+import numpy as np
+
+from genre_desktop.core.reference import ReferenceTable
+from genre_desktop.core.types import FEATURE_COLUMNS, GENRES
 
 
 @cache
@@ -31,3 +34,9 @@ SAMPLE_FILES: tuple[str, ...] = tuple(
 
 def sample_clips(manifest: list[dict[str, str]]) -> list[dict[str, str]]:
     return [r for r in manifest if r["file"].rsplit("/", 1)[-1] in SAMPLE_FILES]
+
+
+def row(table: ReferenceTable, filename: str) -> dict[str, float]:
+    """The features of one reference-table row, by its file name."""
+    index = int(np.flatnonzero(table.filenames == filename)[0])
+    return {c: float(table.frame.loc[index, c]) for c in FEATURE_COLUMNS}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from genre_desktop.core.describe import (
@@ -18,12 +17,11 @@ from genre_desktop.core.describe import (
     tempo_class,
 )
 from genre_desktop.core.reference import ReferenceTable, genre_profiles, load_reference
-from genre_desktop.core.types import FEATURE_COLUMNS
 
 try:
-    from clip_features import clip_features, extractor_available
+    from clip_features import clip_features, extractor_available, row
 except ImportError:  # tests/ turned into a package
-    from tests.clip_features import clip_features, extractor_available
+    from tests.clip_features import clip_features, extractor_available, row
 
 from conftest import require
 
@@ -33,11 +31,6 @@ LOUDER_BRIGHTER_NOISIER = ("rms_mean", "spectral_centroid_mean", "zero_crossing_
 @pytest.fixture(scope="module")
 def table() -> ReferenceTable:
     return load_reference()
-
-
-def row(table: ReferenceTable, filename: str) -> dict[str, float]:
-    index = int(np.flatnonzero(table.filenames == filename)[0])
-    return {c: float(table.frame.loc[index, c]) for c in FEATURE_COLUMNS}
 
 
 def _assert_metal_vs_classical(metal: dict, classical: dict, table: ReferenceTable) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from genre_desktop.core.describe import describe
@@ -17,12 +16,12 @@ from genre_desktop.core.prompt import (
 )
 from genre_desktop.core.reference import ReferenceTable, load_reference
 from genre_desktop.core.resources import config_dir, resource
-from genre_desktop.core.types import FEATURE_COLUMNS, GENRES
+from genre_desktop.core.types import GENRES
 
 try:
-    from clip_features import clip_features, extractor_available, sample_clips
+    from clip_features import clip_features, extractor_available, row, sample_clips
 except ImportError:  # tests/ turned into a package
-    from tests.clip_features import clip_features, extractor_available, sample_clips
+    from tests.clip_features import clip_features, extractor_available, row, sample_clips
 
 from conftest import require
 
@@ -32,11 +31,6 @@ SONG_HEADING = "## The song to classify"
 @pytest.fixture(scope="module")
 def table() -> ReferenceTable:
     return load_reference()
-
-
-def row(table: ReferenceTable, filename: str) -> dict[str, float]:
-    index = int(np.flatnonzero(table.filenames == filename)[0])
-    return {c: float(table.frame.loc[index, c]) for c in FEATURE_COLUMNS}
 
 
 def forbidden_fragments(path: str, gtzan_dir: Path) -> list[str]:

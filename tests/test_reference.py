@@ -20,9 +20,9 @@ from genre_desktop.core.reference import (
 from genre_desktop.core.types import FEATURE_COLUMNS, GENRES
 
 try:
-    from clip_features import clip_features, extractor_available, sample_clips
+    from clip_features import clip_features, extractor_available, row, sample_clips
 except ImportError:  # tests/ turned into a package
-    from tests.clip_features import clip_features, extractor_available, sample_clips
+    from tests.clip_features import clip_features, extractor_available, row, sample_clips
 
 from conftest import require
 
@@ -30,11 +30,6 @@ from conftest import require
 @pytest.fixture(scope="module")
 def table() -> ReferenceTable:
     return load_reference()
-
-
-def row(table: ReferenceTable, filename: str) -> dict[str, float]:
-    index = int(np.flatnonzero(table.filenames == filename)[0])
-    return {c: float(table.frame.loc[index, c]) for c in FEATURE_COLUMNS}
 
 
 def test_percentile_bounds_ties_and_order(table: ReferenceTable) -> None:
