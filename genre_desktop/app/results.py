@@ -38,25 +38,11 @@ from genre_desktop.app.results_table import (
     TaggedSongsModel,
 )
 from genre_desktop.app.workers import run_task
-from genre_desktop.core.results import SongResult
+from genre_desktop.core.results import SongResult, format_value
 
 # scikit-learn holds the GIL in bursts; during a run the metrics follow every few seconds, and
 # only while their tab is on screen (measured: 500 ms made the window stall 200-400 ms).
 METRICS_INTERVAL_MS = 3000
-
-
-def _fmt(value: Any, kind: str = "") -> str:
-    if value is None:
-        return "—"
-    if kind == "pct":
-        return f"{value:.1%}"
-    if kind == "usd":
-        return f"${value:.4f}"
-    if kind == "s":
-        return f"{value:.2f} s"
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    return str(value)
 
 
 def details_html(result: SongResult) -> str:
@@ -251,7 +237,7 @@ class MetricsTab(QWidget):
     def set_metrics(self, m: dict[str, Any]) -> None:
         self.metrics = m
         for key, _label, kind in self.SUMMARY:
-            self.values[key].setText(_fmt(m.get(key), kind))
+            self.values[key].setText(format_value(m.get(key), kind, missing="—"))
         per = m.get("per_genre") or {}
         self.per_genre.setRowCount(len(per))
         for row, (genre, v) in enumerate(per.items()):

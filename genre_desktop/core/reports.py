@@ -22,6 +22,7 @@ from sklearn.metrics import classification_report
 from genre_desktop.core.metrics import compute_metrics
 from genre_desktop.core.plots import make_figure
 from genre_desktop.core.results import SongResult
+from genre_desktop.core.results import format_value as _fmt
 
 __all__ = ["REPORT_FILES", "compute_metrics", "make_figure", "write_reports"]
 
@@ -63,20 +64,6 @@ def confusion_csv(metrics: dict[str, Any]) -> str:
     for label, row in zip(labels, metrics["confusion_matrix"]["matrix"], strict=True):
         writer.writerow([label, *row])
     return buf.getvalue()
-
-
-def _fmt(value: Any, kind: str) -> str:
-    if value is None:
-        return "n/a"
-    if kind == "pct":
-        return f"{value:.1%}"
-    if kind == "usd":
-        return f"${value:.4f}"
-    if kind == "s":
-        return f"{value:.2f} s"
-    if kind == "rate":
-        return f"{value:.1f}"
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
 _TARGET_KIND = {

@@ -78,3 +78,18 @@ def prediction_from_dict(data: dict[str, Any]) -> Prediction:
 def error_from_dict(data: dict[str, Any]) -> SongError:
     fields = {f.name for f in dataclasses.fields(SongError)}
     return SongError(**{k: v for k, v in data.items() if k in fields})
+
+
+def format_value(value: Any, kind: str = "", missing: str = "n/a") -> str:
+    """A metric for people: kind is pct, usd, s (seconds), rate or anything else (plain)."""
+    if value is None:
+        return missing
+    if kind == "pct":
+        return f"{value:.1%}"
+    if kind == "usd":
+        return f"${value:.4f}"
+    if kind == "s":
+        return f"{value:.2f} s"
+    if kind == "rate":
+        return f"{value:.1f}"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
