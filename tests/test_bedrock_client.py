@@ -21,6 +21,7 @@ from bedrock_server import (
     unavailable,
     validation_error,
 )
+from fake_clock import FakeClock
 
 from genre_desktop.core.backends.bedrock import BedrockBackend, BedrockConfig, make_client
 from genre_desktop.core.backends.ratelimit import RateLimiter, shared_limiter
@@ -166,23 +167,6 @@ def test_mixtral_gets_the_system_text_inside_the_user_message(bedrock_server):
     assert "system" not in call.body
     assert call.user_text.startswith("SYSTEM RULES") and call.user_text.endswith("the song")
     assert call.model_id == MIXTRAL_8X7B
-
-
-class FakeClock:
-    """Limiter time that advances only when the limiter sleeps: no timing in the test."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept = 0.0
-        self.lock = threading.Lock()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self.lock:
-            self.now += seconds
-            self.slept += seconds
 
 
 def test_the_rate_limiter_gates_every_http_attempt(bedrock_server):

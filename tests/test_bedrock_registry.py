@@ -6,6 +6,7 @@ import json
 import threading
 
 import pytest
+from fake_clock import FakeClock
 
 from genre_desktop.core.backends.ratelimit import Cancelled, RateLimiter, shared_limiter
 from genre_desktop.core.backends.registry import (
@@ -75,19 +76,6 @@ def test_save_override_round_trips_and_validates(tmp_path):
         save_override(MIXTRAL_8X7B, tmp_path, input_per_1k=-1)
     with pytest.raises(ValueError):
         save_override(MIXTRAL_8X7B, tmp_path, max_tokens=0)
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.lock = threading.Lock()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self.lock:
-            self.now += seconds
 
 
 def test_requests_per_minute_paces_after_the_burst():
