@@ -201,7 +201,7 @@ def test_download_without_credentials(monkeypatch, capsys, tmp_path):
     try:  # kagglehub's TEST environment is http://localhost:7777
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 7777), _Refuse)
     except OSError:
-        pytest.skip("port 7777 is busy")
+        require(False, "port 7777, which kagglehub's test environment uses, is busy")
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         monkeypatch.setenv("KAGGLE_API_ENVIRONMENT", "TEST")
