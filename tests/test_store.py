@@ -105,3 +105,22 @@ def test_open_unknown_run_and_list_runs(tmp_path):
         RunStore.create(_songs(1), settings={}, run_id="20260101-000000-0001")
     runs = list_runs()
     assert [(r.run_id, r.planned, r.finished) for r in runs] == [("20260101-000000-0001", 2, 1)]
+
+
+def test_open_leaves_foreign_and_damaged_files_alone(tmp_path):
+    damaged = tmp_path / "damaged.sqlite"
+    damaged.write_bytes(b"not a database at all" * 10)
+    with pytest.raises(StoreError, match="not a genre-desktop run"):
+        RunStore.open(damaged)
+    foreign = tmp_path / "photos.sqlite"
+    con = sqlite3.connect(foreign)
+    con.execute("CREATE TABLE albums (name TEXT)")
+    con.commit()
+    con.close()
+    with pytest.raises(StoreError, match="not a genre-desktop run"):
+        RunStore.open(foreign)
+    con = sqlite3.connect(foreign)
+    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    mode = con.execute("PRAGMA journal_mode").fetchone()[0]
+    con.close()
+    assert tables == {"albums"} and mode != "wal"

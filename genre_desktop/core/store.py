@@ -127,11 +127,11 @@ class RunStore:
             candidate = (folder or runs_dir()) / f"{run}.sqlite"
         if not candidate.is_file():
             raise StoreError(f"No run {str(run)!r} in {candidate.parent}.")
-        store = cls(candidate)
-        if "settings" not in store.meta():
-            store.close()
+        # Look read-only first: opening for real would add our tables (and WAL) to any SQLite
+        # file given by mistake, and a damaged file would raise a bare DatabaseError.
+        if not _is_run_file(candidate):
             raise StoreError(f"{candidate.name} is not a genre-desktop run.")
-        return store
+        return cls(candidate)
 
     def close(self) -> None:
         with self._lock:
@@ -231,6 +231,18 @@ class RunStore:
                 "INSERT INTO sessions(started_at, elapsed_s, songs, cancelled) VALUES (?,?,?,?)",
                 (started_at, elapsed_s, songs, int(cancelled)),
             )
+
+
+def _is_run_file(path: Path) -> bool:
+    try:
+        probe = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+        try:
+            row = probe.execute("SELECT 1 FROM run_meta WHERE key = 'settings'").fetchone()
+        finally:
+            probe.close()
+    except sqlite3.DatabaseError:
+        return False
+    return row is not None
 
 
 def list_runs(folder: Path | None = None) -> list[RunInfo]:
