@@ -22,7 +22,7 @@ from conftest import require
 from genre_desktop.cli import main
 from genre_desktop.commands import download
 from genre_desktop.core.resources import data_dir
-from genre_desktop.core.store import RunStore
+from genre_desktop.core.store import RunStore, list_runs
 
 
 def _small_folder(root: Path, gtzan_dir: Path, genres=("blues", "metal", "classical")) -> Path:
@@ -74,6 +74,18 @@ def test_classify_cannot_start(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "No such folder" in err and "No audio files" in err and "No run" in err
     assert "SAMPLES_PER_GENRE" in err or "samples_per_genre" in err
+
+
+def test_classify_refuses_an_unwritable_out_before_classifying(tmp_path, capsys):
+    songs = tmp_path / "songs"
+    songs.mkdir()
+    (songs / "a.wav").write_bytes(b"RIFF")  # never read: the run must not start
+    blocker = tmp_path / "report.txt"
+    blocker.write_text("a file, not a folder")
+    assert main(["classify", str(songs), "--out", str(blocker / "sub"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "Cannot write the reports" in err and "is not a folder" in err
+    assert list_runs() == []
 
 
 def _stored(db: Path) -> set[str]:

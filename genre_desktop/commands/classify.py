@@ -154,11 +154,18 @@ def _run_prepared(prepared: Any, args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, previous)
 
     results = store.results()
-    paths = write_reports(
-        results, settings.out_dir, songs_asked=len(prepared.songs), elapsed_s=store.elapsed_s(),
-        run_info={"run_id": store.run_id, **{k: v for k, v in store.meta().items()
-                                            if k != "settings"}},
-    )
+    try:
+        paths = write_reports(
+            results, settings.out_dir, songs_asked=len(prepared.songs),
+            elapsed_s=store.elapsed_s(),
+            run_info={"run_id": store.run_id, **{k: v for k, v in store.meta().items()
+                                                if k != "settings"}},
+        )
+    except OSError as exc:  # the results are stored: say how to write the reports elsewhere
+        print(f"Cannot write the reports to {settings.out_dir}: {exc}\nThe results are "
+              f"stored; write them with: genre-desktop classify --resume {store.run_id} "
+              f"--out DIR", file=sys.stderr)
+        return 1
     _print_summary(results, len(prepared.songs), paths["tagged_songs.json"].parent)
     if fatal:
         print(f"The run stopped: {fatal}\nResume it with --resume {store.run_id}",

@@ -7,6 +7,7 @@ what was asked; `resume_run` reopens a store with the settings it was started wi
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,6 +108,17 @@ def run_meta(settings: Settings, backend: Backend) -> dict[str, Any]:
     }
 
 
+def check_out_dir(out_dir: str | Path) -> None:
+    """RunSetupError unless the reports folder can be made: found now, not after the songs."""
+    path = Path(out_dir).expanduser().absolute()
+    existing = next((p for p in (path, *path.parents) if p.exists()), path.anchor)
+    existing = Path(existing)
+    if not existing.is_dir():
+        raise RunSetupError(f"Cannot write the reports to {path}: {existing} is not a folder.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise RunSetupError(f"Cannot write the reports to {path}: {existing} is not writable.")
+
+
 def start_run(folder: str | Path, settings: Settings, *, backend: Backend | None = None,
               run_id: str | None = None) -> PreparedRun:
     """Discover and sample the songs under `folder` and open a new run store for them."""
@@ -119,6 +131,7 @@ def start_run(folder: str | Path, settings: Settings, *, backend: Backend | None
     settings = settings.replace(out_dir=str(Path(settings.out_dir).expanduser().resolve()))
     if not songs:
         raise RunSetupError(f"No audio files found under {folder}.")
+    check_out_dir(settings.out_dir)
     backend = backend or build_backend(settings, songs)
     meta = {**run_meta(settings, backend), "folder": str(Path(folder).resolve())}
     store = RunStore.create(songs, settings=settings.to_dict(), meta=meta, run_id=run_id)
@@ -140,6 +153,11 @@ def resume_run(run: str | Path, *, overrides: dict[str, Any] | None = None,
         settings = merge(settings, {k: v for k, v in overrides.items() if v is not None},
                          source="command line")
     settings.validate()
+    try:
+        check_out_dir(settings.out_dir)
+    except RunSetupError:
+        store.close()
+        raise
     songs = store.planned_songs()
     try:
         backend = backend or build_backend(settings, songs)
