@@ -99,3 +99,20 @@ def test_features_command_with_nothing_to_do(tmp_path):
     assert proc.returncode == 2 and "No audio files" in proc.stderr
     missing = cli("features", str(tmp_path / "gone.wav"), "--quiet", cwd=tmp_path)
     assert missing.returncode == 1 and "missing_file" in missing.stderr
+
+
+def test_features_refuses_bad_output_and_max_seconds_before_extracting(tmp_path, capsys):
+    from genre_desktop.cli import main
+
+    song = tmp_path / "a.wav"
+    song.write_bytes(b"RIFF")  # never read: each call must stop before the extraction
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("a file")
+    assert main(["features", str(song), "-o", str(blocker / "x.csv"), "--quiet"]) == 2
+    assert main(["features", str(song), "-o", str(tmp_path), "--quiet"]) == 2
+    assert main(["features", str(song), "--max-seconds", "0", "--quiet"]) == 2
+    assert main(["features", str(song), "--max-seconds", "-3", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("Cannot write") == 2 and "it is a folder" in err
+    assert err.count("--max-seconds must be more than 0") == 2
+    assert "Traceback" not in err and "no_samples" not in err

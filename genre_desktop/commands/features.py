@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -50,6 +51,17 @@ def collect_paths(args_paths: list[str]) -> list[str]:
     return list(seen)
 
 
+def _output_problem(output: str) -> str | None:
+    path = Path(output).expanduser().absolute()
+    if path.is_dir():
+        return "it is a folder."
+    if not path.parent.is_dir():
+        return f"{path.parent} is not a folder."
+    if not os.access(path.parent, os.W_OK):
+        return f"{path.parent} is not writable."
+    return None
+
+
 def _write_rows(out: IO[str], rows: list[dict[str, object]]) -> None:
     from genre_desktop.core.types import FEATURE_COLUMNS
 
@@ -73,6 +85,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.workers is not None and args.workers < 1:
         print("--workers must be 1 or more.", file=sys.stderr)
+        return 2
+    if args.max_seconds is not None and not args.max_seconds > 0:
+        print("--max-seconds must be more than 0.", file=sys.stderr)
+        return 2
+    problem = _output_problem(args.output) if args.output else None
+    if problem:  # found before the extraction, not after it
+        print(f"Cannot write {args.output}: {problem}", file=sys.stderr)
         return 2
     max_seconds = args.max_seconds if args.max_seconds is not None else DEFAULT_MAX_SECONDS
 
@@ -106,8 +125,12 @@ def run(args: argparse.Namespace) -> int:
             notes.append(f"{Path(path).name}: {result.note}")
 
     if args.output:
-        with open(args.output, "w", newline="", encoding="utf-8") as fh:
-            _write_rows(fh, rows)
+        try:
+            with open(args.output, "w", newline="", encoding="utf-8") as fh:
+                _write_rows(fh, rows)
+        except OSError as exc:
+            print(f"Cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
     else:
         _write_rows(sys.stdout, rows)
 
