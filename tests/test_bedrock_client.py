@@ -267,3 +267,16 @@ def test_the_token_budget_is_charged_the_real_usage_once(bedrock_server):
     bedrock_server.queue(access_denied())  # a failed call costs the budget nothing
     backend.converse(request(backend))
     assert limiter.available_tokens == pytest.approx(100_000 - used)
+
+
+@pytest.mark.parametrize(("setting", "value", "word"), [
+    ("endpoint_url", "notaurl", "Invalid endpoint"),
+    ("region", "bad region!", "InvalidRegionError"),
+])
+def test_a_malformed_region_or_endpoint_is_a_config_error_not_a_crash(
+        bedrock_server: BedrockServer, setting: str, value: str, word: str):
+    backend = BedrockBackend(fast_config(**{setting: value}))
+    response, attempts = backend.converse(request(backend))
+    assert isinstance(response, SongError) and response.reason == "bad_config", response
+    assert word in response.message and "region and the endpoint" in response.message
+    assert attempts == 0 and bedrock_server.converse_calls() == []

@@ -111,3 +111,10 @@ def test_an_application_profile_arn_skips_the_lookup_but_is_invoked(bedrock_serv
     assert steps["model_access"].status == SKIP
     assert steps["inference"].status == PASS
     assert bedrock_server.converse_calls()[-1].model_id == arn
+
+
+def test_a_malformed_endpoint_fails_the_steps_without_a_traceback(bedrock_server, capsys):
+    assert main(["check", "--endpoint-url", "notaurl"]) == 1
+    out = capsys.readouterr().out
+    assert "[FAIL] bedrock_reachable:" in out
+    assert "[FAIL] inference: bad_config: Cannot set up the Bedrock client" in out

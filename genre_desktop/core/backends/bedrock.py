@@ -219,6 +219,17 @@ class BedrockBackend:
 
         from genre_desktop.core.credentials import CredentialsError
 
+        try:
+            client = self.client()
+        except (NoCredentialsError, CredentialsError) as exc:
+            return SongError("no_credentials", f"No usable AWS credentials: {exc}",
+                             stage="classify"), 0
+        except (BotoCoreError, ValueError) as exc:
+            # A malformed region or endpoint: nothing was sent and no retry can help. Not a
+            # "response could not be read", which is what it looked like before.
+            return SongError("bad_config", f"Cannot set up the Bedrock client: "
+                             f"{type(exc).__name__}: {exc}. Check the region and the endpoint "
+                             f"setting.", stage="classify"), 0
         estimate = request_estimate(request, self.max_tokens)
         state = self._local
         state.attempts, state.estimate, state.cancel = 0, estimate, cancel
@@ -226,7 +237,7 @@ class BedrockBackend:
         while True:
             state.reserved = 0.0  # tokens this call's HTTP attempts took from the limiter
             try:
-                response = self.client().converse(**request)
+                response = client.converse(**request)
                 usage = response.get("usage") or {}
                 self._settle(int(usage.get("inputTokens", 0)) + int(usage.get("outputTokens", 0)))
                 if "output" not in response:  # botocore reads a non-JSON body as {}
