@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import random
+import stat
 
 import numpy as np
 import pytest
@@ -213,6 +215,18 @@ def test_atomic_write_keeps_old_file_when_writing_fails(tmp_path, monkeypatch):
         reports.atomic_write(target, b"new")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["tagged_songs.json"]
+
+
+def test_report_files_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        paths = write_reports([result("/m/rock/a.wav", "rock", prediction("rock", 0.9))],
+                              tmp_path)
+    finally:
+        os.umask(old)
+    modes = {name: stat.S_IMODE(p.stat().st_mode) for name, p in paths.items()}
+    assert modes == {name: 0o644 for name in REPORT_FILES}
+    assert not [p for p in (tmp_path / "bedrock_results").iterdir() if p.suffix == ".tmp"]
 
 
 def test_make_figure_has_the_four_panels():
