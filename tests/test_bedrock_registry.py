@@ -88,6 +88,23 @@ def test_requests_per_minute_paces_after_the_burst():
     assert limiter.waited_s == pytest.approx(30.0, abs=0.3)
 
 
+def test_fewer_than_one_request_per_minute_paces_instead_of_hanging():
+    clock = FakeClock()
+    limiter = RateLimiter(requests_per_minute=0.5, clock=clock, sleep=clock.sleep)
+
+    class GiveUp:  # ends a wait that would otherwise never end (the bucket never holds 1)
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def is_set(self) -> bool:
+            self.calls += 1
+            return self.calls > 10_000
+
+    assert limiter.acquire(cancel=GiveUp()) == 0.0
+    limiter.acquire(cancel=GiveUp())
+    assert clock.now == pytest.approx(120.0, abs=0.3)  # one request every two minutes
+
+
 def test_tokens_per_minute_and_settling_real_usage():
     clock = FakeClock()
     limiter = RateLimiter(tokens_per_minute=6000, clock=clock, sleep=clock.sleep)

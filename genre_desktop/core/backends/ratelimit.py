@@ -102,7 +102,9 @@ class RateLimiter:
                     need_tokens = min(need_tokens, self._tokens.capacity)
                 delay = 0.0
                 if self._requests is not None:
-                    delay = max(delay, self._requests.wait_for(1.0))
+                    # Under 1 request/min the bucket never holds 1: wait for a full one, then
+                    # go into debt, which paces at the asked rate instead of hanging forever.
+                    delay = max(delay, self._requests.wait_for(min(1.0, self._requests.capacity)))
                 if self._tokens is not None:
                     delay = max(delay, self._tokens.wait_for(need_tokens))
                 if delay <= 0.0:
