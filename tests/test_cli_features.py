@@ -112,7 +112,9 @@ def test_features_refuses_bad_output_and_max_seconds_before_extracting(tmp_path,
     assert main(["features", str(song), "-o", str(tmp_path), "--quiet"]) == 2
     assert main(["features", str(song), "--max-seconds", "0", "--quiet"]) == 2
     assert main(["features", str(song), "--max-seconds", "-3", "--quiet"]) == 2
+    assert main(["features", str(song), "--max-seconds", "nan", "--quiet"]) == 2
+    assert main(["features", str(song), "--max-seconds", "inf", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.count("Cannot write") == 2 and "it is a folder" in err
-    assert err.count("--max-seconds must be more than 0") == 2
+    assert err.count("--max-seconds must be more than 0") == 4
     assert "Traceback" not in err and "no_samples" not in err

@@ -54,6 +54,13 @@ def test_bad_values_are_refused_with_a_message(env):
         load_settings(env=env)
 
 
+@pytest.mark.parametrize("seconds", ["nan", "inf", "0"])
+def test_max_seconds_must_be_a_finite_positive_number(seconds):
+    # nan reached the decoder and came back as "corrupt_audio" for every song; inf overflowed
+    with pytest.raises(SettingsError, match="max_seconds"):
+        load_settings(env={}, overrides={"max_seconds": seconds})
+
+
 def test_secrets_are_refused_in_the_file_and_on_save():
     settings_path().write_text('aws_secret_access_key = "wJalrXUtnFEMI"\n')
     with pytest.raises(SettingsError, match="secret"):

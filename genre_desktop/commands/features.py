@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         print("--workers must be 1 or more.", file=sys.stderr)
         return 2
-    if args.max_seconds is not None and not args.max_seconds > 0:
+    if args.max_seconds is not None and not 0 < args.max_seconds < float("inf"):
         print("--max-seconds must be more than 0.", file=sys.stderr)
         return 2
     problem = _output_problem(args.output) if args.output else None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -72,8 +73,8 @@ class Settings:
             raise SettingsError("workers must be at least 1.")
         if self.extract_workers is not None and self.extract_workers < 1:
             raise SettingsError("extract_workers must be at least 1.")
-        if self.max_seconds <= 0:
-            raise SettingsError("max_seconds must be positive.")
+        if not (math.isfinite(self.max_seconds) and self.max_seconds > 0):
+            raise SettingsError("max_seconds must be a positive number of seconds.")
         return self
 
     def to_dict(self) -> dict[str, Any]:
