@@ -110,11 +110,14 @@ def test_features_refuses_bad_output_and_max_seconds_before_extracting(tmp_path,
     blocker.write_text("a file")
     assert main(["features", str(song), "-o", str(blocker / "x.csv"), "--quiet"]) == 2
     assert main(["features", str(song), "-o", str(tmp_path), "--quiet"]) == 2
+    assert main(["features", str(tmp_path), "-o", str(song), "--quiet"]) == 2
+    assert song.read_bytes() == b"RIFF"  # a song is never overwritten by the table
     assert main(["features", str(song), "--max-seconds", "0", "--quiet"]) == 2
     assert main(["features", str(song), "--max-seconds", "-3", "--quiet"]) == 2
     assert main(["features", str(song), "--max-seconds", "nan", "--quiet"]) == 2
     assert main(["features", str(song), "--max-seconds", "inf", "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert err.count("Cannot write") == 2 and "it is a folder" in err
+    assert err.count("Cannot write") == 3 and "it is a folder" in err
+    assert "one of the songs to read" in err
     assert err.count("--max-seconds must be more than 0") == 4
     assert "Traceback" not in err and "no_samples" not in err

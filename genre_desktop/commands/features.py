@@ -51,10 +51,12 @@ def collect_paths(args_paths: list[str]) -> list[str]:
     return list(seen)
 
 
-def _output_problem(output: str) -> str | None:
+def _output_problem(output: str, inputs: list[str]) -> str | None:
     path = Path(output).expanduser().absolute()
     if path.is_dir():
         return "it is a folder."
+    if path.exists() and any(Path(p).exists() and path.samefile(p) for p in inputs):
+        return "it is one of the songs to read; it would be overwritten by the table."
     if not path.parent.is_dir():
         return f"{path.parent} is not a folder."
     if not os.access(path.parent, os.W_OK):
@@ -89,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     if args.max_seconds is not None and not 0 < args.max_seconds < float("inf"):
         print("--max-seconds must be more than 0.", file=sys.stderr)
         return 2
-    problem = _output_problem(args.output) if args.output else None
+    problem = _output_problem(args.output, paths) if args.output else None
     if problem:  # found before the extraction, not after it
         print(f"Cannot write {args.output}: {problem}", file=sys.stderr)
         return 2
