@@ -258,3 +258,19 @@ def test_start_and_resume_record_what_the_run_does(tmp_path):
         assert again.settings.samples_per_genre == 2
     with pytest.raises(RunSetupError):
         start_run(tmp_path / "missing", Settings())
+
+
+def test_resume_with_a_relative_out_records_it_absolute(tmp_path, monkeypatch):
+    from genre_desktop.core.runs import resume_run, start_run
+
+    (tmp_path / "jazz").mkdir()
+    (tmp_path / "jazz" / "jazz.00000.wav").write_bytes(b"x")
+    monkeypatch.chdir(tmp_path)
+    first = start_run(tmp_path, Settings(), backend=SlowEchoBackend())
+    first.store.close()
+    again = resume_run(first.store.run_id, overrides={"out_dir": "elsewhere"},
+                       backend=SlowEchoBackend())
+    with again.store as store:
+        # as start_run does: a later --resume from another folder writes to the same place
+        assert again.settings.out_dir == str(tmp_path / "elsewhere")
+        assert store.meta()["settings"]["out_dir"] == str(tmp_path / "elsewhere")

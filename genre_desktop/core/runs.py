@@ -153,6 +153,8 @@ def resume_run(run: str | Path, *, overrides: dict[str, Any] | None = None,
         settings = merge(settings, {k: v for k, v in overrides.items() if v is not None},
                          source="command line")
     settings.validate()
+    # Absolute, as in start_run: the run records where its reports go, not where it was typed.
+    settings = settings.replace(out_dir=str(Path(settings.out_dir).expanduser().resolve()))
     try:
         check_out_dir(settings.out_dir)
     except RunSetupError:
