@@ -260,14 +260,15 @@ def test_start_and_resume_record_what_the_run_does(tmp_path):
         start_run(tmp_path / "missing", Settings())
 
 
-def test_resume_with_a_relative_out_records_it_absolute(tmp_path, monkeypatch):
+def test_relative_out_and_reference_are_recorded_absolute(tmp_path, monkeypatch):
     from genre_desktop.core.runs import resume_run, start_run
 
     (tmp_path / "jazz").mkdir()
     (tmp_path / "jazz" / "jazz.00000.wav").write_bytes(b"x")
     monkeypatch.chdir(tmp_path)
-    first = start_run(tmp_path, Settings(), backend=SlowEchoBackend())
+    first = start_run(tmp_path, Settings(reference="my table.csv"), backend=SlowEchoBackend())
     first.store.close()
+    assert first.settings.reference == str(tmp_path / "my table.csv")
     again = resume_run(first.store.run_id, overrides={"out_dir": "elsewhere"},
                        backend=SlowEchoBackend())
     with again.store as store:

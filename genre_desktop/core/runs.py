@@ -108,6 +108,15 @@ def run_meta(settings: Settings, backend: Backend) -> dict[str, Any]:
     }
 
 
+def _absolute_paths(settings: Settings) -> Settings:
+    """The out folder and reference table as absolute paths, so the run records where they are
+    (a --resume from another folder must find the same ones)."""
+    changes: dict[str, Any] = {"out_dir": str(Path(settings.out_dir).expanduser().resolve())}
+    if settings.reference:
+        changes["reference"] = str(Path(settings.reference).expanduser().resolve())
+    return settings.replace(**changes)
+
+
 def check_out_dir(out_dir: str | Path) -> None:
     """RunSetupError unless the reports folder can be made: found now, not after the songs."""
     path = Path(out_dir).expanduser().absolute()
@@ -128,7 +137,7 @@ def start_run(folder: str | Path, settings: Settings, *, backend: Backend | None
         raise RunSetupError(str(exc)) from exc
     songs = sample_songs(found, settings.samples_per_genre, settings.seed)
     # Absolute, so `--resume` from another folder writes the reports to the same place.
-    settings = settings.replace(out_dir=str(Path(settings.out_dir).expanduser().resolve()))
+    settings = _absolute_paths(settings)
     if not songs:
         raise RunSetupError(f"No audio files found under {folder}.")
     check_out_dir(settings.out_dir)
@@ -154,7 +163,7 @@ def resume_run(run: str | Path, *, overrides: dict[str, Any] | None = None,
                          source="command line")
     settings.validate()
     # Absolute, as in start_run: the run records where its reports go, not where it was typed.
-    settings = settings.replace(out_dir=str(Path(settings.out_dir).expanduser().resolve()))
+    settings = _absolute_paths(settings)
     try:
         check_out_dir(settings.out_dir)
     except RunSetupError:
