@@ -203,6 +203,15 @@ def test_reports_with_nothing_scored(tmp_path):
                                   "classification_report.txt").read_text()
 
 
+def test_api_errors_are_not_measured_when_no_request_was_made():
+    # the offline model makes no API call: "API errors < 5%: MET" would claim what nobody saw
+    rs = [result("/m/rock/a.wav", "rock", prediction("rock", 0.9, backend="local"))]
+    m = compute_metrics(rs)
+    assert m["api_calls"] == 0 and m["api_error_rate"] is None
+    target = next(t for t in m["targets"] if t["name"] == "API errors")
+    assert target["met"] is None and target["value"] is None
+
+
 def test_atomic_write_keeps_old_file_when_writing_fails(tmp_path, monkeypatch):
     target = tmp_path / "tagged_songs.json"
     target.write_text("old")

@@ -162,7 +162,8 @@ def compute_metrics(
         "api_calls": api_calls,
         "retries": retries,
         "api_errors": retries + len(api_failures),
-        "api_error_rate": (retries + len(api_failures)) / requests if requests else 0.0,
+        # None without a single request (e.g. the offline model): nothing was measured
+        "api_error_rate": (retries + len(api_failures)) / requests if requests else None,
         "input_tokens": int(sum(p.input_tokens for p in preds)),
         "output_tokens": int(sum(p.output_tokens for p in preds)),
         "total_cost_usd": cost,
