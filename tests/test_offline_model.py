@@ -81,10 +81,12 @@ def test_model_is_cached_per_table_and_filter(table: ReferenceTable, monkeypatch
         raise AssertionError("retrained although a cached model exists")
 
     om._MEMORY.clear()
-    monkeypatch.setattr(om, "train", no_training)
-    again = om.get_model(table, exclude=_first_ids)
+    # a context, not monkeypatch.undo(): that would also undo the private cache directory
+    # of conftest, and the rest of the test would read and write the user's real cache
+    with monkeypatch.context() as patch:
+        patch.setattr(om, "train", no_training)
+        again = om.get_model(table, exclude=_first_ids)
     assert np.array_equal(again.predict_proba(table.X[:5]), model.predict_proba(table.X[:5]))
-    monkeypatch.undo()
 
     # A damaged cache file is retrained over, not fatal.
     path.write_bytes(b"not a pickle")
@@ -121,3 +123,36 @@ def test_unknown_algo_and_degenerate_table_are_refused(table: ReferenceTable, tm
     pd.DataFrame(one_genre).to_csv(csv, index=False)
     with pytest.raises(ValueError):
         om.train(load_reference(csv))
+
+
+# Measured on grouped 10-fold out-of-fold predictions of the shipped table (bench_models.py):
+# the stacked default gives right answers 0.72 and wrong ones 0.52 on average, top-confidence
+# std 0.21, ECE 0.05; the temperature-scaled SVM it replaced gave 0.56 vs 0.54, std 0.05, ECE
+# 0.15 (its confidence was a vote count). The floors sit between the two.
+MIN_CONFIDENCE_GAP = 0.10
+MIN_TOP_STD = 0.12
+MAX_ECE = 0.10
+
+
+def test_confidence_is_informative_and_calibrated_out_of_fold(table: ReferenceTable) -> None:
+    proba, truth, classes = om.grouped_oof_proba(table, om.DEFAULT_ALGO)
+    assert list(classes) == sorted(GENRES)
+    assert np.allclose(proba.sum(axis=1), 1.0)
+    stats = om.confidence_stats(proba, truth)
+    summary = str(stats)
+    assert np.mean(proba.argmax(axis=1) == truth) >= 0.68, summary
+    assert stats.correct_mean - stats.wrong_mean >= MIN_CONFIDENCE_GAP, summary
+    assert stats.top_std >= MIN_TOP_STD, summary
+    assert stats.ece <= MAX_ECE, summary
+
+
+def test_confidence_stats_on_known_cases() -> None:
+    truth = np.array([0, 1, 0, 1])
+    sure_right = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])
+    s = om.confidence_stats(sure_right, truth)
+    assert s.ece == pytest.approx(0.0) and s.log_loss == pytest.approx(0.0, abs=1e-9)
+    # always 0.9 sure, right half the time: ECE 0.4, no spread, no gap
+    half = np.array([[0.9, 0.1], [0.9, 0.1], [0.9, 0.1], [0.9, 0.1]])
+    s = om.confidence_stats(half, truth)
+    assert s.ece == pytest.approx(0.4) and s.top_std == pytest.approx(0.0)
+    assert s.correct_mean == pytest.approx(s.wrong_mean)
