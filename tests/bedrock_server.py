@@ -189,6 +189,17 @@ def model_error() -> Behaviour:
     return error(424, "ModelErrorException", "The model failed to process the request.")
 
 
+def echo_headers(status: int = 400, error_type: str = "ValidationException") -> Behaviour:
+    """An error whose message echoes every request header (Authorization, the session token):
+    what a misbehaving proxy or endpoint does, so redaction of outgoing text can be tested."""
+
+    def reply(call: Call) -> Reply:
+        echoed = "; ".join(f"{k}: {v}" for k, v in sorted(call.headers.items()))
+        return error(status, error_type, f"Bad request. Headers were: {echoed}")(call)
+
+    return reply
+
+
 def garbage_body() -> Behaviour:
     return lambda call: Reply(body=b"<html>502 Bad Gateway</html>",
                               headers={"Content-Type": "text/html"})
