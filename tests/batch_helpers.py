@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from genre_desktop.core.results import SongResult
-from genre_desktop.core.types import GENRES, Prediction, SongError, SongFeatures
+from genre_desktop.core.types import GENRES, CancelFlag, Prediction, SongError, SongFeatures
 
 
 def prediction(genre: str, confidence: float, *, second: str | None = None,
@@ -59,7 +59,8 @@ class SlowEchoBackend:
         self.running = 0
         self.max_running = 0
 
-    def classify(self, song: SongFeatures, *, exclude_refs: frozenset[str] = frozenset()):
+    def classify(self, song: SongFeatures, *, exclude_refs: frozenset[str] = frozenset(),
+                 cancel: CancelFlag | None = None):
         with self._lock:
             self.seen.append(song.path)
             self.excluded.append(exclude_refs)

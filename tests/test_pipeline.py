@@ -60,10 +60,10 @@ def test_errors_are_values_and_the_batch_goes_on():
     songs = _songs(12, bad=2)
 
     class Exploding(SlowEchoBackend):
-        def classify(self, song, *, exclude_refs=frozenset()):
+        def classify(self, song, *, exclude_refs=frozenset(), cancel=None):
             if song.path.endswith("00005.wav"):
                 raise RuntimeError("bug in a backend")
-            return super().classify(song, exclude_refs=exclude_refs)
+            return super().classify(song, exclude_refs=exclude_refs, cancel=cancel)
 
     with RunStore.create(songs, settings={}) as store:
         summary, events = _run(songs, Exploding(fail_every=4), store, workers=2)

@@ -134,12 +134,13 @@ def _default_extract() -> ExtractFn:
     return extract_many
 
 
-def _classify_one(backend: Backend, features: SongFeatures, song: Song) -> SongResult:
+def _classify_one(backend: Backend, features: SongFeatures, song: Song,
+                  cancel: CancelFlag | None = None) -> SongResult:
     started = time.perf_counter()
     try:
         # The song's own table row must never be its neighbour or few-shot example.
         answer: Prediction | SongError = backend.classify(
-            features, exclude_refs=frozenset({Path(song.path).name})
+            features, exclude_refs=frozenset({Path(song.path).name}), cancel=cancel
         )
     except Exception as exc:  # a backend bug must not end the batch: it is this song's error
         answer = SongError(
@@ -209,7 +210,7 @@ def run_pipeline(
             if stop.is_set():
                 results_q.put(_SKIPPED)
                 return
-            result = _classify_one(backend, features, song)
+            result = _classify_one(backend, features, song, stop)
             with busy_lock:
                 busy[0] += result.seconds
             results_q.put(result)

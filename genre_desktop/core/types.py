@@ -89,6 +89,10 @@ class Prediction:
     members: list[Prediction] = field(default_factory=list)  # ensemble: each backend's answer
 
 
+class CancelFlag(Protocol):
+    def is_set(self) -> bool: ...
+
+
 class Backend(Protocol):
     """Anything that turns a song's features into a genre."""
 
@@ -96,15 +100,14 @@ class Backend(Protocol):
     model: str
 
     def classify(
-        self, song: SongFeatures, *, exclude_refs: frozenset[str] = frozenset()
+        self, song: SongFeatures, *, exclude_refs: frozenset[str] = frozenset(),
+        cancel: CancelFlag | None = None,
     ) -> Prediction | SongError:
         """Classify one song; never raise for a per-song problem.
 
         `exclude_refs` names reference-table rows (their `filename`) that must not be used
         as few-shot examples or neighbours, e.g. the song itself when it is in the table.
+        `cancel` is the run's cancel flag: a backend that waits (retries, rate limits) checks
+        it and gives up early with a `cancelled` SongError.
         """
         ...
-
-
-class CancelFlag(Protocol):
-    def is_set(self) -> bool: ...

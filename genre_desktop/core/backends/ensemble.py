@@ -9,7 +9,6 @@ member fails is the song an error. Each member's own Prediction is kept in `memb
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -40,13 +39,6 @@ def member_distribution(pred: Prediction) -> dict[str, float]:
     return scores
 
 
-def _accepts_cancel(member: Backend) -> bool:
-    try:
-        return "cancel" in inspect.signature(member.classify).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 class EnsembleBackend:
     """Confidence-weighted vote of several backends (normally local + bedrock)."""
 
@@ -71,10 +63,7 @@ class EnsembleBackend:
     def _run(self, member: Backend, song: SongFeatures, exclude_refs: frozenset[str],
              cancel: CancelFlag | None) -> Prediction | SongError:
         try:
-            if cancel is not None and _accepts_cancel(member):
-                return member.classify(song, exclude_refs=exclude_refs,  # type: ignore[call-arg]
-                                       cancel=cancel)
-            return member.classify(song, exclude_refs=exclude_refs)
+            return member.classify(song, exclude_refs=exclude_refs, cancel=cancel)
         except Exception as exc:  # one member's bug must not sink the others
             return SongError("backend_failure",
                              f"The {member.name} backend failed: {type(exc).__name__}: {exc}",

@@ -11,7 +11,14 @@ from pathlib import Path
 from genre_desktop.core import offline_model as om
 from genre_desktop.core.backends.local_reasons import cite_traits, reasoning_text
 from genre_desktop.core.reference import ReferenceError, ReferenceTable, load_reference
-from genre_desktop.core.types import FEATURE_COLUMNS, GENRES, Prediction, SongError, SongFeatures
+from genre_desktop.core.types import (
+    FEATURE_COLUMNS,
+    GENRES,
+    CancelFlag,
+    Prediction,
+    SongError,
+    SongFeatures,
+)
 
 # Below this many analysed seconds the reasoning says it heard an excerpt. (The probabilities
 # need no extra tempering: on the 36 shared 15-20 s excerpts mean confidence 0.51 matched
@@ -65,10 +72,12 @@ class LocalBackend:
             return self._trained
 
     def classify(
-        self, song: SongFeatures, *, exclude_refs: frozenset[str] = frozenset()
+        self, song: SongFeatures, *, exclude_refs: frozenset[str] = frozenset(),
+        cancel: CancelFlag | None = None,
     ) -> Prediction | SongError:
         # exclude_refs matters for few-shot examples; training rows are set at construction.
-        del exclude_refs
+        # One song takes milliseconds once trained: nothing to cancel part-way.
+        del exclude_refs, cancel
         t0 = time.perf_counter()
         if not _usable(song.features):
             return SongError("bad_features", "The song's features are missing or not numbers.",
