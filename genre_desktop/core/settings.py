@@ -61,6 +61,14 @@ class Settings:
     max_seconds: float = 120.0  # analyse at most this much of each song
     reference: str | None = None  # a labelled feature table replacing the shipped one
     out_dir: str = "."  # reports go to OUT/bedrock_results/
+    # Writing genres into the files (core.tag_policy): how many, from which labels, how.
+    tag_max_genres: int = 1  # 1: the top genre only; N: the top one plus others >= threshold
+    tag_threshold: float = 0.25
+    tag_min_confidence: float = 0.0  # songs less sure than this are not tagged
+    tag_vocabulary: str = "gtzan"  # gtzan | tags (the audio tagger's) | both
+    tag_mode: str = "replace"  # replace | add | empty (fill only files without a genre)
+    tag_skip_tagged: bool = False  # leave files an earlier write of ours already tagged
+    tag_display_map: str = ""  # extra label=Name pairs, e.g. "rnb=R&B, hiphop=Hip Hop"
 
     def validate(self) -> Settings:
         if self.backend not in BACKENDS:
@@ -75,6 +83,12 @@ class Settings:
             raise SettingsError("extract_workers must be at least 1.")
         if not (math.isfinite(self.max_seconds) and self.max_seconds > 0):
             raise SettingsError("max_seconds must be a positive number of seconds.")
+        from genre_desktop.core.tag_policy import PolicyError, policy_from_settings
+
+        try:
+            policy_from_settings(self)
+        except PolicyError as exc:
+            raise SettingsError(f"tag settings: {exc}") from None
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -99,6 +113,13 @@ def _coerce(name: str, value: Any, source: str) -> Any:
     if value is None or (isinstance(value, str) and value.strip() == "" and "None" in kind):
         return None
     try:
+        if kind.startswith("bool"):
+            if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on",
+                                                                    "0", "false", "no", "off"):
+                return value.strip().lower() in ("1", "true", "yes", "on")
+            if isinstance(value, bool | int) and value in (0, 1):
+                return bool(value)
+            raise ValueError(value)
         if kind.startswith("int"):
             if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                 raise ValueError(value)
