@@ -67,3 +67,37 @@ def test_no_output_device_gives_a_clear_message(qtbot, main_window, monkeypatch)
     assert "No audio output device" in main_window.player.notice.text()
     assert not main_window.player.notice.isHidden()
     assert not main_window.player.play_button.isEnabled()
+
+
+def test_play_a_whole_song_with_the_views_painting(qtbot, main_window, gtzan_dir,
+                                                   pulse_null_sink):
+    """30 s of playback with the waveform and spectrogram repainting at the cursor's pace: the
+    PySide6 6.12.0 None-refcount bug killed the app 3-12 s into this (none_dealloc)."""
+    w = main_window
+    w.player.refresh_devices(pulse_null_sink.name)
+    open_folder(qtbot, w, gtzan_dir / "genres")
+    clip = str((gtzan_dir / "genres" / "jazz" / "jazz.00000.wav").resolve())
+    w.browser.select_path(clip)
+    qtbot.waitUntil(lambda: w.player.current is not None and w.player.current.path == clip,
+                    timeout=15000)
+    duration = w.player.current.duration_s
+    assert duration > 29
+    view = w.player.view
+    assert view.isVisible() and view.width() > 200 and view.height() > 100
+    paints_before = view.song_paints
+    w.toggle_play()
+    assert w.player.engine.is_playing()
+    seen = {"cursor": 0.0, "halfway_playing": False}
+
+    def follow() -> bool:  # polled every few ms: the furthest cursor, playing at halfway
+        seen["cursor"] = max(seen["cursor"], view.cursor_s())
+        if w.player.engine.position_s() >= duration / 2 and not seen["halfway_playing"]:
+            seen["halfway_playing"] = w.player.engine.is_playing()
+        return seen["halfway_playing"] and not w.player.engine.is_playing()
+
+    qtbot.waitUntil(follow, timeout=int(duration * 1000) + 20000)
+    assert seen["cursor"] >= duration - 1.0  # the cursor went all the way
+    assert w.player.play_button.isEnabled()  # at the end the player stops, ready to replay
+    # about 20 cursor updates a second; each repaints both views
+    assert view.song_paints - paints_before > 10 * duration
+    assert w.isVisible() and w.player.title.text() == "jazz.00000.wav"

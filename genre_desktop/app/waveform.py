@@ -67,6 +67,13 @@ class WaveformView(QWidget):
         self._image: QImage | None = None
         self._duration = 0.0
         self._cursor = 0.0
+        self.song_paints = 0  # paintEvents that drew a song's views (the tests count them)
+
+    def clear(self) -> None:
+        self._envelope = None
+        self._image = None
+        self._cursor = 0.0
+        self.update()
 
     def set_audio(self, envelope: np.ndarray, image: Any, duration_s: float) -> None:
         self._envelope = envelope
@@ -113,3 +120,4 @@ class WaveformView(QWidget):
         painter.setPen(QPen(QColor("#ff4d4d"), 2))
         painter.drawLine(QPointF(x, 0), QPointF(x, h))
         painter.end()
+        self.song_paints += 1
