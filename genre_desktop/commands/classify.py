@@ -39,6 +39,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, metavar="N", help="classification threads")
     p.add_argument("--extract-workers", type=int, metavar="N",
                    help="feature extraction processes (default: one per core)")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="extract features on a Dask cluster, e.g. tcp://host:8786")
     p.add_argument("--max-seconds", type=float, help="analyse at most this much of each song")
     p.add_argument("--reference", metavar="TABLE", help="labelled feature table (CSV)")
     p.add_argument("--out", metavar="DIR", help="reports go to DIR/bedrock_results/")
@@ -61,7 +63,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "requests_per_minute": args.requests_per_minute,
         "tokens_per_minute": args.tokens_per_minute,
         "samples_per_genre": args.samples_per_genre, "seed": args.seed, "workers": args.workers,
-        "extract_workers": args.extract_workers, "max_seconds": args.max_seconds,
+        "extract_workers": args.extract_workers, "cluster": args.cluster,
+        "max_seconds": args.max_seconds,
         "reference": args.reference, "out_dir": args.out,
     }
 

@@ -30,6 +30,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="worker processes (default: one per CPU core)")
     p.add_argument("--max-seconds", type=float, default=None, metavar="S",
                    help="analyse at most the first S seconds of each file (default: 600)")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="extract on a Dask cluster, e.g. tcp://host:8786 (needs dask.distributed)")
     p.add_argument("--no-cache", action="store_true", help="ignore and do not fill the cache")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -96,6 +98,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"Cannot write {args.output}: {problem}", file=sys.stderr)
         return 2
     max_seconds = args.max_seconds if args.max_seconds is not None else DEFAULT_MAX_SECONDS
+    from genre_desktop.core.dask_cluster import ClusterError, open_executor
+
+    try:
+        executor = open_executor(getattr(args, "cluster", None))
+    except ClusterError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
 
     order = {p: i for i, p in enumerate(paths)}
     results: dict[str, Any] = {}
@@ -103,12 +112,15 @@ def run(args: argparse.Namespace) -> int:
                desc="features")
     try:
         for path, result in extract_many(paths, workers=args.workers, max_seconds=max_seconds,
-                                         use_cache=not args.no_cache):
+                                         use_cache=not args.no_cache, executor=executor):
             results[path] = result
             bar.update(1)
     except KeyboardInterrupt:
         bar.close()
         print("Interrupted; writing what is done.", file=sys.stderr)
+    finally:
+        if executor is not None:
+            executor.close()
     bar.close()
 
     rows: list[dict[str, object]] = []

@@ -1,5 +1,9 @@
 """Many files at once: a process pool, results as they finish, progress, cancel, the cache.
 
+The work goes to an executor: the local process pool (`LocalPool`, the default) or a Dask
+cluster (`genre_desktop.core.dask_cluster.DaskCluster`); both hand back concurrent.futures
+Futures, so progress, cancel, the cache and error values are the same code for both.
+
 Only the parent process touches the SQLite cache (one writer, no lock contention); workers just
 compute. Errors are values: a bad file, or even a crashed worker, becomes a SongError and the
 batch goes on.
@@ -7,6 +11,7 @@ batch goes on.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing as mp
 import os
 import sys
@@ -14,12 +19,24 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import Protocol
 
 from genre_desktop.core.types import CancelFlag, SongError, SongFeatures
 
 Result = SongFeatures | SongError
 Progress = Callable[[int, int], None]
 _DEFAULT_MAX = 600.0  # features.DEFAULT_MAX_SECONDS (not imported: avoids an import cycle)
+
+
+class ExtractExecutor(Protocol):
+    """Where extraction runs: `submit` one file, get a Future of its Result."""
+
+    @property
+    def slots(self) -> int:  # tasks kept in flight: every worker busy plus one queued each
+        ...
+
+    def submit(self, path: str, digest: str, max_seconds: float | None,
+               window_s: float) -> Future[Result]: ...
 
 
 def _pool_context() -> mp.context.BaseContext:
@@ -49,6 +66,17 @@ def _warm_worker() -> None:
     features_from_signal(np.zeros(22050, dtype=np.float32), 22050)
 
 
+_WARM = False
+
+
+def _warm_worker_once() -> None:
+    """For executors without an initializer (Dask workers): warm up on the first task."""
+    global _WARM
+    if not _WARM:
+        _warm_worker()
+        _WARM = True
+
+
 def _work(path: str, digest: str, max_seconds: float | None, window_s: float) -> Result:
     from genre_desktop.core.features import extract_song
 
@@ -66,11 +94,13 @@ def extract_many(
     max_seconds: float | None = _DEFAULT_MAX,
     window_s: float = 30.0,
     use_cache: bool = True,
+    executor: ExtractExecutor | None = None,
 ) -> Iterator[tuple[str, Result]]:
     """Yield (path, SongFeatures | SongError) for each path as results finish.
 
-    `workers` processes (default: the CPU count; 1 runs in this process); `progress(done, total)`
-    after each result; once `cancel.is_set()` no new file starts and the iterator ends.
+    `workers` processes (default: the CPU count; 1 runs in this process) unless an `executor`
+    (e.g. a Dask cluster) is given; `progress(done, total)` after each result; once
+    `cancel.is_set()` no new file starts and the iterator ends.
     """
     from genre_desktop.core.cache import FeatureCache
     from genre_desktop.core.features import (
@@ -115,14 +145,18 @@ def extract_many(
             else:
                 pending.append((path, digest))
 
-        n_workers = min(workers or os.cpu_count() or 1, len(pending))
-        if n_workers <= 1:
-            for path, digest in pending:
-                if cancelled():
-                    return
-                yield finish(path, _work(path, digest, max_seconds, window_s))
+        if not pending:
             return
-        yield from _run_pool(pending, n_workers, max_seconds, window_s, finish, cancelled)
+        if executor is None:
+            n_workers = min(workers or os.cpu_count() or 1, len(pending))
+            if n_workers <= 1:
+                for path, digest in pending:
+                    if cancelled():
+                        return
+                    yield finish(path, _work(path, digest, max_seconds, window_s))
+                return
+            executor = LocalPool(n_workers)
+        yield from _run_pool(pending, executor, max_seconds, window_s, finish, cancelled)
     finally:
         if cache is not None:
             cache.close()
@@ -145,6 +179,22 @@ def shared_pool(n_workers: int) -> ProcessPoolExecutor:
     return _POOL
 
 
+class LocalPool:
+    """The default executor: the shared process pool on this machine."""
+
+    def __init__(self, n_workers: int) -> None:
+        self.n_workers = max(1, n_workers)
+
+    @property
+    def slots(self) -> int:
+        return 2 * self.n_workers
+
+    def submit(self, path: str, digest: str, max_seconds: float | None,
+               window_s: float) -> Future[Result]:
+        # shared_pool() replaces a pool broken by a dead worker, so later files still run.
+        return shared_pool(self.n_workers).submit(_work, path, digest, max_seconds, window_s)
+
+
 def shutdown_pool() -> None:
     """Stop the worker processes (the app calls this on exit; interpreter exit does too)."""
     global _POOL, _POOL_SIZE
@@ -155,45 +205,56 @@ def shutdown_pool() -> None:
 
 def _run_pool(
     pending: list[tuple[str, str]],
-    n_workers: int,
+    executor: ExtractExecutor,
     max_seconds: float | None,
     window_s: float,
     finish: Callable[[str, Result], tuple[str, Result]],
     cancelled: Callable[[], bool],
 ) -> Iterator[tuple[str, Result]]:
     queue = list(reversed(pending))
-    pool = shared_pool(n_workers)
     running: dict[Future[Result], str] = {}
     try:
         while queue or running:
             # Keep every worker busy plus one queued task each; no more, so cancel is quick.
-            while queue and len(running) < 2 * n_workers and not cancelled():
+            while queue and len(running) < executor.slots and not cancelled():
                 path, digest = queue.pop()
-                running[pool.submit(_work, path, digest, max_seconds, window_s)] = path
+                running[executor.submit(path, digest, max_seconds, window_s)] = path
             if cancelled():
                 return
             finished, _ = wait(list(running), timeout=0.25, return_when=FIRST_COMPLETED)
             for fut in finished:
                 path = running.pop(fut)
                 try:
-                    result = fut.result()
-                except BrokenProcessPool:
-                    # A worker died (killed, out of memory, a crashing decoder). Which file
-                    # did it cannot be told, so every file it held gets this error.
-                    result = SongError(
-                        reason="worker_crashed",
-                        message=f"The worker analysing {Path(path).name} stopped unexpectedly.",
-                        path=path,
-                    )
-                    pool = shared_pool(n_workers)  # a fresh pool for the files still queued
-                except Exception as exc:  # pickling trouble and the like: still a value
-                    result = SongError(
-                        reason="extraction_failed",
-                        message=f"Feature extraction failed for {Path(path).name}: "
-                        f"{type(exc).__name__}.",
-                        path=path,
-                    )
+                    result = _as_path(fut.result(), path)
+                except Exception as exc:
+                    result = _failure(path, exc)
                 yield finish(path, result)
     finally:
         for fut in running:  # not started yet: drop; already running: finish unseen
             fut.cancel()
+
+
+def _as_path(result: Result, path: str) -> Result:
+    """A remote worker saw its own copy of the file: the result names the song's real path."""
+    if isinstance(result, SongFeatures):
+        result.path = path
+        return result
+    return result if result.path == path else dataclasses.replace(result, path=path)
+
+
+def _failure(path: str, exc: BaseException) -> SongError:
+    """A task that raised instead of returning a value: still this file's error value."""
+    # A worker died (killed, out of memory, a crashing decoder): BrokenProcessPool locally,
+    # KilledWorker from Dask. Which file did it cannot be told, so every file it held gets this.
+    if isinstance(exc, BrokenProcessPool) or type(exc).__name__ == "KilledWorker":
+        return SongError(
+            reason="worker_crashed",
+            message=f"The worker analysing {Path(path).name} stopped unexpectedly.",
+            path=path,
+        )
+    # pickling trouble, a cluster that went away and the like: still a value
+    return SongError(
+        reason="extraction_failed",
+        message=f"Feature extraction failed for {Path(path).name}: {type(exc).__name__}.",
+        path=path,
+    )

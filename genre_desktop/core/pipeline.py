@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from genre_desktop.core._feature_batch import ExtractExecutor
 from genre_desktop.core.results import SongResult
 from genre_desktop.core.settings import Settings
 from genre_desktop.core.songs import Song
@@ -172,11 +173,36 @@ def run_pipeline(
     retry_failed: bool = False,
     extract: ExtractFn | None = None,
     use_cache: bool = True,
+    executor: ExtractExecutor | None = None,
 ) -> PipelineSummary:
-    """Classify every song not yet in `store`; returns when all are done or after a cancel."""
-    started_at, t0 = time.time(), time.perf_counter()
+    """Classify every song not yet in `store`; returns when all are done or after a cancel.
+
+    Extraction runs on `executor` when given, else on the Dask cluster `settings.cluster`
+    names, else on the local process pool.
+    """
     stop = _Stop(cancel)
     extract_fn = extract or _default_extract()
+    owned = None
+    if executor is None and settings.cluster:
+        from genre_desktop.core.dask_cluster import ClusterError, open_executor
+
+        try:
+            executor = owned = open_executor(settings.cluster)
+        except ClusterError as exc:
+            raise PipelineError(str(exc)) from exc
+    try:
+        return _run(songs, backend, store, settings, progress, stop, retry_failed, extract_fn,
+                    use_cache, executor)
+    finally:
+        if owned is not None:
+            owned.close()
+
+
+def _run(songs: Sequence[Song], backend: Backend, store: RunStore, settings: Settings,
+         progress: Callable[[PipelineProgress], None] | None, stop: _Stop, retry_failed: bool,
+         extract_fn: ExtractFn, use_cache: bool, executor: ExtractExecutor | None,
+         ) -> PipelineSummary:
+    started_at, t0 = time.time(), time.perf_counter()
     earlier = {r.path: r for r in store.results()}
     if retry_failed:
         earlier = {p: r for p, r in earlier.items() if r.ok}
@@ -219,10 +245,12 @@ def run_pipeline(
 
     def feed(pool: ThreadPoolExecutor) -> None:
         items: Iterator[tuple[str, SongFeatures | SongError]] = iter(())
+        # Only when set: extract functions given by callers need not know executors.
+        where = {"executor": executor} if executor is not None else {}
         try:
             items = iter(extract_fn(
                 [s.path for s in todo], workers=settings.extract_workers, cancel=stop,
-                max_seconds=settings.max_seconds, use_cache=use_cache,
+                max_seconds=settings.max_seconds, use_cache=use_cache, **where,
             ))
             for path, item in items:
                 if stop.is_set():

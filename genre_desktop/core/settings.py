@@ -58,6 +58,7 @@ class Settings:
     seed: int = 42
     workers: int = 8  # classification threads (LLM calls wait on the network, not the CPU)
     extract_workers: int | None = None  # feature processes; None: one per core
+    cluster: str | None = None  # a Dask scheduler (tcp://host:8786) to extract on instead
     max_seconds: float = 120.0  # analyse at most this much of each song
     reference: str | None = None  # a labelled feature table replacing the shipped one
     out_dir: str = "."  # reports go to OUT/bedrock_results/
