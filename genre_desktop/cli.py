@@ -15,7 +15,8 @@ from collections.abc import Sequence
 
 from genre_desktop import __version__
 
-COMMANDS: tuple[str, ...] = ("features", "classify", "check", "download", "cache")
+COMMANDS: tuple[str, ...] = ("features", "classify", "check", "download", "cache", "tag",
+                             "untag")
 
 
 def build_parser() -> argparse.ArgumentParser:

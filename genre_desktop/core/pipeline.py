@@ -25,6 +25,7 @@ from genre_desktop.core.results import SongResult
 from genre_desktop.core.settings import Settings
 from genre_desktop.core.songs import Song
 from genre_desktop.core.store import RunStore
+from genre_desktop.core.tag_journal import AnalysedHashes
 from genre_desktop.core.types import Backend, CancelFlag, Prediction, SongError, SongFeatures
 
 
@@ -151,7 +152,8 @@ def _classify_one(backend: Backend, features: SongFeatures, song: Song,
             stage="classify", path=song.path,
         )
     seconds = time.perf_counter() - started
-    result = SongResult(song.path, song.actual_genre, seconds=seconds, note=features.note)
+    result = SongResult(song.path, song.actual_genre, seconds=seconds, note=features.note,
+                        content_hash=features.content_hash)
     if isinstance(answer, Prediction):
         if not answer.latency_s:
             answer.latency_s = seconds
@@ -279,6 +281,7 @@ def _run(songs: Sequence[Song], backend: Backend, store: RunStore, settings: Set
         feeder.start()
     else:
         pool.shutdown()
+    analysed = AnalysedHashes(store)  # what each file hashed to, for writing tags later
     try:
         while todo:
             item = results_q.get()
@@ -287,6 +290,7 @@ def _run(songs: Sequence[Song], backend: Backend, store: RunStore, settings: Set
             if item is _SKIPPED:
                 continue
             store.save(item)
+            analysed.record(item)
             tally.add(item)
             summary.results.append(item)
             emit("running", item)
@@ -295,6 +299,7 @@ def _run(songs: Sequence[Song], backend: Backend, store: RunStore, settings: Set
         _drain(results_q, store, summary, feeder)
         raise
     finally:
+        analysed.close()
         summary.elapsed_s = time.perf_counter() - t0
         summary.classify_busy_s = busy[0]
         summary.cancelled = stop.is_set() and tally.done < tally.total

@@ -21,6 +21,7 @@ class SongResult:
     seconds: float = 0.0  # time this song spent in classification (wall)
     note: str = ""  # from extraction, e.g. "analysed the first 120 s of 301 s"
     finished_at: float = 0.0  # unix time
+    content_hash: str = ""  # sha256 of the file when it was analysed (writing tags checks it)
 
     @property
     def file(self) -> str:
