@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import threading
 from typing import Any
 
+from genre_desktop.commands.stop_signals import StopSignals
+
 EXIT_SETUP = 2  # the run could not start
 EXIT_CANCELLED = 130  # stopped by Ctrl+C; finished songs are stored and reported
+# SIGTERM and SIGHUP stop it the same way with 143 and 129 (128 + signal, see stop_signals).
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -122,15 +124,9 @@ def _run_prepared(prepared: Any, args: argparse.Namespace) -> int:
     print(f"{verb} run {store.run_id}: {len(prepared.songs)} songs, backend "
           f"{prepared.backend.name} ({prepared.backend.model}), store {store.path}", flush=True)
     cancel = threading.Event()
-
-    def on_sigint(_sig: int, _frame: Any) -> None:
-        if cancel.is_set():
-            raise KeyboardInterrupt
-        cancel.set()
-        print("\nCancelling: finishing songs in flight (Ctrl+C again to stop now)...",
-              file=sys.stderr)
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    stop = StopSignals(cancel, "Cancelling: finishing songs in flight (Ctrl+C again to stop "
+                               "now)...")
+    stop.__enter__()  # SIGINT, SIGTERM and SIGHUP alike; restored in the finally below
     planned = {song.path for song in prepared.songs}
     already = len(store.finished_paths(include_errors=not args.retry_failed) & planned)
     bar = tqdm(total=len(prepared.songs), initial=already, unit="song",
@@ -154,7 +150,7 @@ def _run_prepared(prepared: Any, args: argparse.Namespace) -> int:
         interrupted, summary = True, None
     finally:
         bar.close()
-        signal.signal(signal.SIGINT, previous)
+        stop.__exit__(None, None, None)
 
     results = store.results()
     try:
@@ -176,7 +172,7 @@ def _run_prepared(prepared: Any, args: argparse.Namespace) -> int:
         return 1
     if interrupted or (summary is not None and summary.cancelled):
         print(f"Cancelled. Resume with: genre-desktop classify --resume {store.run_id}")
-        return EXIT_CANCELLED
+        return stop.exit_status if stop.signum is not None else EXIT_CANCELLED
     return 0
 
 

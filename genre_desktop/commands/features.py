@@ -3,7 +3,9 @@
 Files and folders (searched recursively) are accepted. The CSV has the reference table's columns:
 filename, the 58 features, and label (the parent folder's name when it is a genre, else empty).
 A progress bar goes to stderr, and a summary of the files that failed and why at the end.
-Exit status: 0 all files done, 1 some files failed, 2 nothing to do.
+Exit status: 0 all files done, 1 some files failed, 2 nothing to do; stopped by a signal
+(Ctrl+C, SIGTERM, SIGHUP) it writes the files done so far and exits 128 + the signal: 130, 143,
+129.
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ import argparse
 import csv
 import os
 import sys
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import IO, Any
+
+from genre_desktop.commands.stop_signals import StopSignals
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -110,18 +115,21 @@ def run(args: argparse.Namespace) -> int:
     results: dict[str, Any] = {}
     bar = tqdm(total=len(paths), unit="song", file=sys.stderr, disable=args.quiet,
                desc="features")
-    try:
-        for path, result in extract_many(paths, workers=args.workers, max_seconds=max_seconds,
-                                         use_cache=not args.no_cache, executor=executor):
-            results[path] = result
-            bar.update(1)
-    except KeyboardInterrupt:
-        bar.close()
-        print("Interrupted; writing what is done.", file=sys.stderr)
-    finally:
-        if executor is not None:
-            executor.close()
-    bar.close()
+    cancel = threading.Event()
+    # Ctrl+C, SIGTERM and SIGHUP: stop starting files, write the finished ones, exit 128+signal.
+    with StopSignals(cancel, "Interrupted; writing what is done.") as stop:
+        try:
+            for path, result in extract_many(paths, workers=args.workers,
+                                             max_seconds=max_seconds, cancel=cancel,
+                                             use_cache=not args.no_cache, executor=executor):
+                results[path] = result
+                bar.update(1)
+        except KeyboardInterrupt:  # a second signal
+            cancel.set()
+        finally:
+            bar.close()
+            if executor is not None:
+                executor.close()
 
     rows: list[dict[str, object]] = []
     errors: list[SongError] = []
@@ -159,4 +167,6 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         for err in errors:
             print(f"  {err.reason}: {err.message}", file=sys.stderr)
+    if cancel.is_set():
+        return stop.exit_status
     return 1 if errors else 0

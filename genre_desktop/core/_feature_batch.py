@@ -14,7 +14,9 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing as mp
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -50,11 +52,45 @@ def _pool_context() -> mp.context.BaseContext:
     return mp.get_context("spawn")
 
 
-def _warm_worker() -> None:
+def _exit_with_parent(parent_pid: int) -> None:
+    """End this worker as soon as the process that made the pool is gone.
+
+    The worker's own parent is the forkserver, and the forkserver (and the resource tracker)
+    only exit once every worker has: without this, a killed run leaves them all under PID 1,
+    holding its stdout. A pidfd says exactly when the parent ends (no pid reuse); where there is
+    none, the parent is polled.
+    """
+    def watch() -> None:
+        try:
+            fd = os.pidfd_open(parent_pid)
+        except ProcessLookupError:
+            os._exit(1)
+        except (AttributeError, OSError):  # no pidfd (old kernel, not Linux): poll instead
+            while True:
+                try:
+                    os.kill(parent_pid, 0)
+                except ProcessLookupError:
+                    os._exit(1)
+                except PermissionError:
+                    pass  # the pid exists (another user's process after reuse is unlikely)
+                threading.Event().wait(1.0)
+        import select
+
+        select.select([fd], [], [])  # readable when the process has ended
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
+
+
+def _warm_worker(parent_pid: int | None = None) -> None:
     import numpy as np
 
     from genre_desktop.core.features import _prepare_numba_cache, features_from_signal
 
+    if parent_pid is not None:
+        _exit_with_parent(parent_pid)
+    # Ctrl+C reaches the whole process group: the run decides what stops, not each worker.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _prepare_numba_cache()
     try:  # one BLAS thread per worker: the workers already fill the cores
         from threadpoolctl import threadpool_limits
@@ -173,7 +209,8 @@ def shared_pool(n_workers: int) -> ProcessPoolExecutor:
         shutdown_pool()
     if _POOL is None:
         _POOL = ProcessPoolExecutor(
-            n_workers, mp_context=_pool_context(), initializer=_warm_worker
+            n_workers, mp_context=_pool_context(), initializer=_warm_worker,
+            initargs=(os.getpid(),),
         )
         _POOL_SIZE = n_workers
     return _POOL
