@@ -89,8 +89,9 @@ def _warm_worker(parent_pid: int | None = None) -> None:
 
     if parent_pid is not None:
         _exit_with_parent(parent_pid)
-    # Ctrl+C reaches the whole process group: the run decides what stops, not each worker.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if threading.current_thread() is threading.main_thread():  # (Dask runs tasks in threads)
+        # Ctrl+C reaches the whole process group: the run decides what stops, not each worker.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     _prepare_numba_cache()
     try:  # one BLAS thread per worker: the workers already fill the cores
         from threadpoolctl import threadpool_limits
