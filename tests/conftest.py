@@ -71,3 +71,14 @@ def _private_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: py
     base = tmp_path_factory.mktemp("userdirs")
     for name in ("CACHE", "CONFIG", "DATA"):
         monkeypatch.setenv(f"GENRE_DESKTOP_{name}_DIR", str(base / name.lower()))
+
+
+@pytest.fixture(autouse=True)
+def _end_feature_pools():
+    """No test leaves extraction workers or a forkserver behind (each holds ~0.3 GB)."""
+    yield
+    import sys
+
+    batch = sys.modules.get("genre_desktop.core._feature_batch")
+    if batch is not None:
+        batch.shutdown_pool()

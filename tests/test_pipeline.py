@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -84,7 +85,11 @@ def test_cancel_keeps_every_finished_result_and_resume_finishes_the_rest():
     with RunStore.create(songs, settings={}) as store:
         run_id = store.run_id
 
+        reported: list[str] = []
+
         def on_progress(ev: PipelineProgress) -> None:
+            if ev.latest is not None:
+                reported.append(ev.latest.path)
             if ev.done >= 5:
                 cancel.set()
 
@@ -92,9 +97,8 @@ def test_cancel_keeps_every_finished_result_and_resume_finishes_the_rest():
                                progress=on_progress, cancel=cancel, extract=fake_extract)
         first = {r.path for r in store.results()}
     assert summary.cancelled
-    # Songs the backend finished before the cancel took effect are all stored, none lost.
-    assert first == set(backend.seen)
-    assert 5 <= len(first) < 30
+    # Exactly the songs reported before the cancel are stored; nothing after it.
+    assert len(first) == 5 and first == set(reported) <= set(backend.seen)
 
     second_backend = SlowEchoBackend()
     with RunStore.open(run_id) as store:
@@ -210,21 +214,66 @@ def test_real_extraction_and_offline_model_with_cancel(gtzan_dir):
 
     def on_progress(ev: PipelineProgress) -> None:
         seen.append(ev)
-        if ev.done == 2:
-            cancel.set()
+        if ev.latest is not None:
+            cancel.set()  # right after the first stored song: nothing more may be stored
 
     settings = Settings(workers=1, extract_workers=2)
     with RunStore.create(songs, settings={}) as store:
         summary = run_pipeline(songs, LocalBackend(), store, settings, progress=on_progress,
                                cancel=cancel)
         kept = {r.path for r in store.results()}
-        assert summary.cancelled and 2 <= len(kept) < len(songs)
+        assert summary.cancelled and len(kept) == 1 and summary.done == 1
         assert kept == {e.latest.path for e in seen if e.latest is not None}
+        assert seen[-1].stage == "cancelled"
         rest = run_pipeline(store.planned_songs(), LocalBackend(), store, settings)
         final = store.results()
     assert rest.skipped == len(kept) and not rest.cancelled
     assert sorted(r.path for r in final) == sorted(s.path for s in songs)
     assert all(r.ok and r.prediction.backend == "local" for r in final)
+
+
+def _descendants() -> set[int]:
+    """Processes below this one (forkserver, pool workers), from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out: set[int] = set()
+    todo = [os.getpid()]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.add(child)
+            todo.append(child)
+    return out
+
+
+@pytest.mark.parametrize("cancel_after", [0, 1])
+def test_a_run_leaves_no_process_behind(gtzan_dir, cancel_after):
+    """Each run ends its extraction pool and forkserver, finished or cancelled (no cache, so
+    the pool really starts)."""
+    from genre_desktop.core.backends.local import LocalBackend
+
+    songs = _real_songs(gtzan_dir, ("blues", "metal", "pop"))
+    cancel = threading.Event()
+    seen: list[PipelineProgress] = []
+
+    def on_progress(ev: PipelineProgress) -> None:
+        seen.append(ev)
+        if cancel_after and ev.done >= cancel_after:
+            cancel.set()
+
+    before = _descendants()
+    with RunStore.create(songs, settings={}) as store:
+        summary = run_pipeline(songs, LocalBackend(), store, Settings(workers=1,
+                               extract_workers=2), progress=on_progress, cancel=cancel,
+                               use_cache=False)
+    assert _descendants() - before == set()
+    assert summary.cancelled == bool(cancel_after)
+    assert summary.done == (1 if cancel_after else len(songs))
+    assert "extracting" in {ev.phase for ev in seen}
 
 
 def test_offline_model_is_not_trained_on_the_runs_own_songs(gtzan_dir):

@@ -11,6 +11,7 @@ batch goes on.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import multiprocessing as mp
 import os
@@ -138,6 +139,8 @@ def extract_many(
     `workers` processes (default: the CPU count; 1 runs in this process) unless an `executor`
     (e.g. a Dask cluster) is given; `progress(done, total)` after each result; once
     `cancel.is_set()` no new file starts and the iterator ends.
+    A local pool started here (and its forkserver) lives only as long as the iterator: it
+    is shut down when the iterator ends or is closed (each worker holds ~0.3 GB).
     """
     from genre_desktop.core.cache import FeatureCache
     from genre_desktop.core.features import (
@@ -184,16 +187,24 @@ def extract_many(
 
         if not pending:
             return
-        if executor is None:
-            n_workers = min(workers or os.cpu_count() or 1, len(pending))
-            if n_workers <= 1:
-                for path, digest in pending:
-                    if cancelled():
-                        return
-                    yield finish(path, _work(path, digest, max_seconds, window_s))
-                return
-            executor = LocalPool(n_workers)
-        yield from _run_pool(pending, executor, max_seconds, window_s, finish, cancelled)
+        if executor is not None:  # the caller's (a Dask cluster): theirs to close
+            yield from _run_pool(pending, executor, max_seconds, window_s, finish, cancelled)
+            return
+        n_workers = min(workers or os.cpu_count() or 1, len(pending))
+        if n_workers <= 1:
+            for path, digest in pending:
+                if cancelled():
+                    return
+                yield finish(path, _work(path, digest, max_seconds, window_s))
+            return
+        complete = False
+        try:
+            yield from _run_pool(pending, LocalPool(n_workers), max_seconds, window_s, finish,
+                                 cancelled)
+            complete = not cancelled()
+        finally:
+            # Cancelled or closed early: stop the workers now rather than wait for their song.
+            shutdown_pool(now=not complete)
     finally:
         if cache is not None:
             cache.close()
@@ -233,12 +244,33 @@ class LocalPool:
         return shared_pool(self.n_workers).submit(_work, path, digest, max_seconds, window_s)
 
 
-def shutdown_pool() -> None:
-    """Stop the worker processes (the app calls this on exit; interpreter exit does too)."""
+def shutdown_pool(*, now: bool = False) -> None:
+    """Stop the worker processes and the forkserver that started them, and wait for both.
+
+    `now`: terminate workers busy with a song (cancel) instead of letting them finish it.
+    """
     global _POOL, _POOL_SIZE
-    if _POOL is not None:
-        _POOL.shutdown(wait=False, cancel_futures=True)
-    _POOL, _POOL_SIZE = None, 0
+    pool, _POOL, _POOL_SIZE = _POOL, None, 0
+    if pool is not None:
+        if now:
+            for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                with contextlib.suppress(Exception):  # already gone
+                    proc.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+    _stop_forkserver()
+
+
+def _stop_forkserver() -> None:
+    """The forkserver outlives its pools (it would stay until this process exits): stop it.
+
+    `_stop` is CPython's own (used by its tests, 3.8+); a later server starts on demand.
+    """
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    if server is not None and getattr(server, "_forkserver_pid", None) is not None:
+        with contextlib.suppress(Exception):
+            server._stop()
 
 
 def _run_pool(

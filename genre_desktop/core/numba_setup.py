@@ -83,3 +83,8 @@ def _import_kernels_locked(lock_path: Path, marker: Path) -> None:
             marker.touch()
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def kernels_ready() -> bool:
+    """True once librosa's kernels are compiled into the cache (no long first-use wait)."""
+    return _ready or (numba_cache_dir() / _marker_name()).exists()

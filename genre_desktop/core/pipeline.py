@@ -36,6 +36,20 @@ class ExtractFn(Protocol):
     ) -> Iterable[tuple[str, SongFeatures | SongError]]: ...
 
 
+# Phase names and their words; the run API adds "training" and "reports" around the pipeline.
+PHASES: dict[str, str] = {
+    "loading": "Loading",
+    "compiling": "Compiling the audio kernels (first use only)",
+    "training": "Training the offline model",
+    "extracting": "Extracting",
+    "classifying": "Classifying",
+    "reports": "Writing reports",
+    "finished": "Finished",
+    "cancelling": "Cancelling",
+    "cancelled": "Cancelled",
+}
+
+
 class PipelineError(RuntimeError):
     """The run itself broke (not one song): finished songs are stored, resume continues."""
 
@@ -56,6 +70,17 @@ class PipelineProgress:
     eta_s: float | None
     stage: str  # "starting" | "running" | "finished" | "cancelled"
     latest: SongResult | None = None
+    # What the run is doing now, for people: see PHASES. `step`/`steps` count within it
+    # (songs extracted so far of those to extract, ...); 0/0 when it has no count.
+    phase: str = "loading"
+    step: int = 0
+    steps: int = 0
+    extracted: int = 0  # songs of this session with features (or a feature error) so far
+
+    @property
+    def phase_text(self) -> str:
+        label = PHASES.get(self.phase, self.phase)
+        return f"{label} {self.step}/{self.steps}" if self.steps else label
 
     @property
     def accuracy(self) -> float | None:
@@ -95,7 +120,10 @@ class _Stop:
         self.internal = threading.Event()
 
     def is_set(self) -> bool:
-        return self.internal.is_set() or (self.user is not None and self.user.is_set())
+        return self.internal.is_set() or self.by_user()
+
+    def by_user(self) -> bool:
+        return self.user is not None and self.user.is_set()
 
 
 _DONE = object()
@@ -181,6 +209,10 @@ def run_pipeline(
 
     Extraction runs on `executor` when given, else on the Dask cluster `settings.cluster`
     names, else on the local process pool.
+
+    Cancel is prompt and exact: once the flag is seen (at the latest 0.2 s after it is set)
+    no further result is stored, queued work is dropped, the extraction workers are stopped
+    and the call returns; songs not stored are left for a resume.
     """
     stop = _Stop(cancel)
     extract_fn = extract or _default_extract()
@@ -222,13 +254,21 @@ def _run(songs: Sequence[Song], backend: Backend, store: RunStore, settings: Set
     # Bound the queued classifications so cancel takes effect quickly and memory stays flat.
     slots = threading.BoundedSemaphore(settings.workers * 2 + 2)
     feeder_error: list[BaseException] = []
+    extracted = [0]
 
-    def emit(stage: str, latest: SongResult | None) -> None:
+    def emit(stage: str, latest: SongResult | None, phase: str | None = None) -> None:
         elapsed = time.perf_counter() - t0
         session_done = tally.done - summary.skipped
         remaining = tally.total - tally.done
         eta = elapsed / session_done * remaining if session_done else None
         event = tally.event(stage, elapsed, eta, latest)
+        event.extracted = extracted[0]
+        if phase is not None:
+            event.phase = phase
+        elif extracted[0] < len(todo):
+            event.phase, event.step, event.steps = "extracting", extracted[0], len(todo)
+        else:
+            event.phase, event.step, event.steps = "classifying", session_done, len(todo)
         summary.last = event
         if progress is not None:
             progress(event)
@@ -245,6 +285,9 @@ def _run(songs: Sequence[Song], backend: Backend, store: RunStore, settings: Set
         finally:
             slots.release()
 
+    def on_extracted(done: int, total: int) -> None:
+        results_q.put(("extracted", done, total))  # relayed on the caller's thread
+
     def feed(pool: ThreadPoolExecutor) -> None:
         items: Iterator[tuple[str, SongFeatures | SongError]] = iter(())
         # Only when set: extract functions given by callers need not know executors.
@@ -252,7 +295,8 @@ def _run(songs: Sequence[Song], backend: Backend, store: RunStore, settings: Set
         try:
             items = iter(extract_fn(
                 [s.path for s in todo], workers=settings.extract_workers, cancel=stop,
-                max_seconds=settings.max_seconds, use_cache=use_cache, **where,
+                max_seconds=settings.max_seconds, use_cache=use_cache, progress=on_extracted,
+                **where,
             ))
             for path, item in items:
                 if stop.is_set():
@@ -271,10 +315,12 @@ def _run(songs: Sequence[Song], backend: Backend, store: RunStore, settings: Set
             close = getattr(items, "close", None)
             if close is not None:
                 close()  # a generator: lets the extractor stop its process pool now
-            pool.shutdown(wait=True)
+            # Cancelled: drop the queued classifications; the ones running see the flag. After
+            # a failure (the callback raised) wait for them: _drain stores what they finish.
+            pool.shutdown(wait=not stop.by_user(), cancel_futures=stop.is_set())
             results_q.put(_DONE)
 
-    emit("starting", None)
+    emit("starting", None, phase=_first_phase(extract_fn, bool(todo)))
     pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="classify")
     feeder = threading.Thread(target=feed, args=(pool,), name="pipeline-feed", daemon=True)
     if todo:
@@ -283,17 +329,27 @@ def _run(songs: Sequence[Song], backend: Backend, store: RunStore, settings: Set
         pool.shutdown()
     analysed = AnalysedHashes(store)  # what each file hashed to, for writing tags later
     try:
-        while todo:
-            item = results_q.get()
+        while todo and not stop.is_set():
+            try:
+                item = results_q.get(timeout=0.2)
+            except queue.Empty:
+                continue
             if item is _DONE:
                 break
-            if item is _SKIPPED:
+            if item is _SKIPPED or stop.is_set():
+                continue
+            if isinstance(item, tuple):
+                extracted[0] = item[1]
+                emit("running", None)
                 continue
             store.save(item)
             analysed.record(item)
             tally.add(item)
             summary.results.append(item)
             emit("running", item)
+        if stop.is_set() and feeder.is_alive():
+            # The feeder stops the extraction workers (terminated) and drops queued songs.
+            feeder.join(timeout=_CANCEL_JOIN_S)
     except BaseException:
         stop.internal.set()  # the callback raised (or KeyboardInterrupt): wind down, keep results
         _drain(results_q, store, summary, feeder)
@@ -308,8 +364,24 @@ def _run(songs: Sequence[Song], backend: Backend, store: RunStore, settings: Set
     if feeder_error and not summary.cancelled:
         exc = feeder_error[0]
         raise PipelineError(f"Feature extraction stopped: {type(exc).__name__}: {exc}") from exc
-    emit("cancelled" if summary.cancelled else "finished", None)
+    emit("cancelled" if summary.cancelled else "finished", None,
+         phase="cancelled" if summary.cancelled else "finished")
     return summary
+
+
+_CANCEL_JOIN_S = 1.5  # the extraction pool's workers are terminated on cancel: quick
+
+
+def _first_phase(extract_fn: ExtractFn, work: bool) -> str:
+    """'compiling' when librosa's kernels were never compiled here (a first run: ~30 s)."""
+    from genre_desktop.core._feature_batch import extract_many
+
+    if work and extract_fn is extract_many:
+        from genre_desktop.core.numba_setup import kernels_ready
+
+        if not kernels_ready():
+            return "compiling"
+    return "loading"
 
 
 def _acquire(slots: threading.BoundedSemaphore, stop: _Stop) -> bool:
