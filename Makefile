@@ -13,10 +13,13 @@ system-deps:
 	bash build/system_deps.sh
 
 # Re-installs when the dependencies change; the editable install picks up code changes itself.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
+	# musicnn only for its tagger weights (read by core/tagger): its metadata pins TensorFlow
+	# and numpy < 1.17, so it is installed without dependencies.
+	$(PY) -m pip install -q --no-deps musicnn==0.1.0
 	touch $(STAMP)
 
 venv: system-deps $(STAMP)
