@@ -52,13 +52,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         from genre_desktop.app.main import run_app
 
         return run_app()
+    from genre_desktop.core.redact import RedactingStream
+
+    # Every message printed is masked of the credentials in use (an endpoint may echo them).
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = RedactingStream(out), RedactingStream(err)  # type: ignore[assignment]
     try:
         status = int(args.func(args) or 0)
         sys.stdout.flush()  # inside the try: a closed pipe must not fail at exit instead
     except BrokenPipeError:
         # The reader went away (`... | head`): stop quietly, as other command-line tools do.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
         return 1
+    finally:
+        sys.stdout, sys.stderr = out, err
     return status
 
 

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from genre_desktop.core.redact import redact
 from genre_desktop.core.types import SongError
 
 HEADERS = ("Time", "Song", "Stage", "Reason", "Message")
@@ -67,7 +68,7 @@ class ErrorLogDock(QDockWidget):
             self.table.insertRow(row)
             song = Path(err.path).name if err.path else ""
             for col, text in enumerate((stamp, song, err.stage, err.reason, err.message)):
-                item = QTableWidgetItem(text)
+                item = QTableWidgetItem(redact(text))  # a credential an endpoint echoed
                 item.setToolTip(err.path or "")
                 self.table.setItem(row, col, item)
         self.table.setUpdatesEnabled(True)

@@ -83,9 +83,12 @@ for _name in _LOGGERS_TO_REDACT:
 
 
 def redact_in_logs(*secrets: str | None) -> None:
-    """Mask these values in botocore's and urllib3's log records from now on."""
+    """Mask these values in botocore's and urllib3's log records, and core.redact, from now on."""
     with _REDACTOR.lock:
         _REDACTOR.secrets.update(s for s in secrets if s and len(s) >= 8)
+    from genre_desktop.core import redact
+
+    redact.register(*secrets)  # and in every text that leaves the process
 
 
 def redact_session_credentials(session) -> None:

@@ -21,6 +21,7 @@ from sklearn.metrics import classification_report
 
 from genre_desktop.core.metrics import compute_metrics
 from genre_desktop.core.plots import make_figure
+from genre_desktop.core.redact import redact
 from genre_desktop.core.results import SongResult
 from genre_desktop.core.results import format_value as _fmt
 
@@ -145,12 +146,15 @@ def write_reports(
     if run_info:
         metrics["run"] = run_info
     paths = {name: folder / name for name in REPORT_FILES}
-    atomic_write(paths["tagged_songs.json"], _json(tagged_songs(results)))
-    atomic_write(paths["accuracy_metrics.json"], _json(metrics))
-    atomic_write(paths["confusion_matrix.csv"], confusion_csv(metrics).encode("utf-8"))
-    atomic_write(paths["classification_report.txt"],
-                 report_text(metrics, results).encode("utf-8"))
-    atomic_write(paths["errors.log"], errors_log(results).encode("utf-8"))
+
+    def put(name: str, data: bytes) -> None:  # an error may quote a credential: mask it
+        atomic_write(paths[name], redact(data.decode("utf-8")).encode("utf-8"))
+
+    put("tagged_songs.json", _json(tagged_songs(results)))
+    put("accuracy_metrics.json", _json(metrics))
+    put("confusion_matrix.csv", confusion_csv(metrics).encode("utf-8"))
+    put("classification_report.txt", report_text(metrics, results).encode("utf-8"))
+    put("errors.log", errors_log(results).encode("utf-8"))
     fig = make_figure(metrics, results)
     buf = io.BytesIO()
     FigureCanvasAgg(fig).print_png(buf)

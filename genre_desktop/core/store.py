@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from genre_desktop.core.redact import redact
 from genre_desktop.core.resources import data_dir
 from genre_desktop.core.results import (
     SongResult,
@@ -215,6 +216,8 @@ class RunStore:
         else:
             raise ValueError("a SongResult needs a prediction or an error")
         finished = result.finished_at or time.time()
+        # An error text (or a raw response) may quote a credential the endpoint echoed.
+        row = tuple(redact(v) if isinstance(v, str) else v for v in row)
         with self._lock:
             self._db.execute(
                 "INSERT OR REPLACE INTO results(path, file, actual_genre, status, predicted_genre,"
