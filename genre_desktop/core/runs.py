@@ -153,7 +153,7 @@ def resume_run(run: str | Path, *, overrides: dict[str, Any] | None = None,
     from genre_desktop.core.store import StoreError
 
     try:
-        store = RunStore.open(run)
+        store = RunStore.open(run, writer=True)  # a second resume of it is refused
     except StoreError as exc:
         raise RunSetupError(str(exc)) from exc
     meta = store.meta()

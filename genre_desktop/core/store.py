@@ -9,6 +9,7 @@ hash, app version), the exact prompt and raw response per song, and per-song err
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import sqlite3
 import threading
@@ -16,7 +17,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from genre_desktop.core.redact import redact
 from genre_desktop.core.resources import data_dir
@@ -52,6 +53,37 @@ class StoreError(LookupError):
     """No such run, or a file that is not a run store."""
 
 
+class RunInUse(StoreError):
+    """Another process is writing this run (one writer per run store)."""
+
+
+def _lock_writer(store_path: Path) -> IO[str] | None:
+    """Hold `<run>.lock` beside the store for as long as the returned file is open.
+
+    Two processes writing one run would both classify every song (paid twice, costs reported
+    half) and each keep its own rate limit; the second one is refused instead. flock is
+    released by the kernel when the holder dies, so a killed run never leaves a stale lock.
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory lock; one writer is then up to the user
+        return None
+    fh = open(store_path.with_suffix(".lock"), "a+", encoding="utf-8")  # noqa: SIM115
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.seek(0)
+        holder = fh.read().strip() or "unknown"
+        fh.close()
+        raise RunInUse(f"Run {store_path.stem} is in use by another process (pid {holder}); "
+                       f"wait for it to end or stop it first.") from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(str(os.getpid()))
+    fh.flush()
+    return fh
+
+
 def runs_dir() -> Path:
     path = data_dir() / "runs"
     path.mkdir(parents=True, exist_ok=True)
@@ -74,10 +106,11 @@ class RunInfo:
 class RunStore:
     """Thread-safe: one connection guarded by a lock; each save is its own transaction."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, writer: bool = False) -> None:
         self.path = Path(path)
         self.run_id = self.path.stem
         self._lock = threading.Lock()
+        self._writer_lock = _lock_writer(self.path) if writer else None
         self._db = sqlite3.connect(
             self.path, timeout=30, check_same_thread=False, isolation_level=None
         )
@@ -101,7 +134,7 @@ class RunStore:
         path = (folder or runs_dir()) / f"{rid}.sqlite"
         if path.exists():
             raise StoreError(f"Run {rid} already exists.")
-        store = cls(path)
+        store = cls(path, writer=True)
         info = {
             "store_schema": STORE_SCHEMA,
             "created_at": time.time(),
@@ -121,8 +154,13 @@ class RunStore:
         return store
 
     @classmethod
-    def open(cls, run: str | Path, *, folder: Path | None = None) -> RunStore:
-        """Open a run by id (under the runs folder) or by the path of its .sqlite file."""
+    def open(cls, run: str | Path, *, folder: Path | None = None,
+             writer: bool = False) -> RunStore:
+        """Open a run by id (under the runs folder) or by the path of its .sqlite file.
+
+        `writer`: this process will classify into the run; refused (RunInUse) while another
+        process does.
+        """
         candidate = Path(run)
         if candidate.suffix != ".sqlite":
             candidate = (folder or runs_dir()) / f"{run}.sqlite"
@@ -132,11 +170,14 @@ class RunStore:
         # file given by mistake, and a damaged file would raise a bare DatabaseError.
         if not _is_run_file(candidate):
             raise StoreError(f"{candidate.name} is not a genre-desktop run.")
-        return cls(candidate)
+        return cls(candidate, writer=writer)
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            if self._writer_lock is not None:
+                self._writer_lock.close()  # releases the flock
+                self._writer_lock = None
 
     def __enter__(self) -> RunStore:
         return self
