@@ -295,6 +295,9 @@ class BedrockServer:
         self.default: Behaviour = sensible_answer
         self.models: dict[str, str] = {m: "ACTIVE" for m in DEFAULT_MODELS}
         self.secrets = {ACCESS_KEY: SECRET_KEY}
+        # Extra control-plane operations (tests/bedrock_batch_server.py): each hook answers a
+        # signed call it knows, else None.
+        self.hooks: list[Callable[[Call], Reply | None]] = []
         self._queues: dict[str, collections.deque[Behaviour]] = collections.defaultdict(
             collections.deque)
         self._lock = threading.Lock()
@@ -362,6 +365,10 @@ class BedrockServer:
         behaviour = self._next(call.operation)
         if behaviour is not None:
             return behaviour(call)
+        for hook in self.hooks if call.operation == "unknown" else ():
+            hooked = hook(call)
+            if hooked is not None:
+                return hooked
         if call.operation == "converse":
             reply = self.default(call)
             reply.delay_s += self.delay_s

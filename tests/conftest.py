@@ -18,7 +18,7 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 os.environ.setdefault("NUMBA_CACHE_DIR", str(REPO / ".pytest_cache" / "numba"))
 
 # Xvfb, Secret Service and PulseAudio fixtures: see tests/harness/__init__.py
-pytest_plugins = ("harness.fixtures", "bedrock_server")
+pytest_plugins = ("harness.fixtures", "bedrock_server", "bedrock_batch_server")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -52,6 +52,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="list the stored runs (id, songs finished / planned) and exit")
     p.add_argument("--retry-failed", action="store_true",
                    help="with --resume: classify songs that failed earlier again")
+    p.add_argument("--batch", metavar="S3_URI",
+                   help="a Bedrock batch job (half price, takes hours): JSONL in and out of "
+                   "s3://bucket/prefix; needs --role-arn (see docs/batch-runs.md)")
+    p.add_argument("--role-arn", metavar="ARN",
+                   help="with --batch: the service role Bedrock reads and writes S3 with")
+    p.add_argument("--poll-seconds", type=float, metavar="S",
+                   help="with --batch: first wait between job status checks (default 30)")
+    p.add_argument("--on-demand", action="store_true",
+                   help="with --resume of a batch run: classify the songs left on demand")
     p.add_argument("--no-cache", action="store_true", help="do not use the feature cache")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -68,6 +77,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "extract_workers": args.extract_workers, "cluster": args.cluster,
         "max_seconds": args.max_seconds,
         "reference": args.reference, "out_dir": args.out,
+        "batch_s3": args.batch, "batch_role_arn": args.role_arn,
+        "batch_poll_s": args.poll_seconds,
+        # --batch alone means Bedrock: batch jobs exist nowhere else
+        **({"backend": args.backend or "bedrock"} if args.batch else {}),
     }
 
 
@@ -94,7 +107,14 @@ def run(args: argparse.Namespace) -> int:
             prepared = start_run(args.dir, settings)
     except (RunSetupError, SettingsError) as exc:
         return _fail(str(exc))
+    from genre_desktop.commands import classify_batch
+
     with prepared.store:
+        if classify_batch.wants_batch(prepared, args):
+            return classify_batch.run_batch(prepared, args)
+        if prepared.settings.batch_s3 and (blocked := classify_batch.open_job_blocks_on_demand(
+                prepared)):
+            return _fail(blocked)
         return _run_prepared(prepared, args)
 
 

@@ -62,6 +62,11 @@ class Settings:
     max_seconds: float = 120.0  # analyse at most this much of each song
     reference: str | None = None  # a labelled feature table replacing the shipped one
     out_dir: str = "."  # reports go to OUT/bedrock_results/
+    # Bedrock batch inference (half price, takes hours): where the JSONL goes and the service
+    # role Bedrock uses to read and write it. None: classify on demand.
+    batch_s3: str | None = None  # s3://bucket/prefix
+    batch_role_arn: str | None = None  # arn:aws:iam::ACCOUNT:role/NAME (not a secret)
+    batch_poll_s: float = 30.0  # first wait between job status checks (grows to 5 min)
     # Writing genres into the files (core.tag_policy): how many, from which labels, how.
     tag_max_genres: int = 1  # 1: the top genre only; N: the top one plus others >= threshold
     tag_threshold: float = 0.25
@@ -84,6 +89,16 @@ class Settings:
             raise SettingsError("extract_workers must be at least 1.")
         if not (math.isfinite(self.max_seconds) and self.max_seconds > 0):
             raise SettingsError("max_seconds must be a positive number of seconds.")
+        if self.batch_s3 is not None:
+            if not self.batch_s3.startswith("s3://") or len(self.batch_s3) <= 5:
+                raise SettingsError("batch_s3 must be an S3 location: s3://bucket/prefix.")
+            if not self.batch_role_arn:
+                raise SettingsError("A batch job needs the service role Bedrock runs it with "
+                                    "(--role-arn arn:aws:iam::ACCOUNT:role/NAME).")
+            if self.backend != "bedrock":
+                raise SettingsError("Batch jobs run on Bedrock: use --backend bedrock.")
+        if not (math.isfinite(self.batch_poll_s) and self.batch_poll_s > 0):
+            raise SettingsError("batch_poll_s must be a positive number of seconds.")
         from genre_desktop.core.tag_policy import PolicyError, policy_from_settings
 
         try:

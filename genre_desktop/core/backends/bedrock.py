@@ -279,13 +279,12 @@ class BedrockBackend:
                                  stage="classify"), state.attempts
             attempt += 1
 
-    def classify(self, song: SongFeatures, *, exclude_refs: frozenset[str] = frozenset(),
-                 cancel: CancelFlag | None = None) -> Prediction | SongError:
-        from genre_desktop.core.parse import parse_answer
+    def song_request(self, song: SongFeatures, *, exclude_refs: frozenset[str] = frozenset()
+                     ) -> tuple[dict[str, Any], str] | SongError:
+        """The Converse request for one song and its prompt text (on demand and batch alike)."""
         from genre_desktop.core.prompt import build_prompt
         from genre_desktop.core.reference import load_reference
 
-        started = time.monotonic()
         try:
             table = load_reference(self.config.reference_path)
             prompt = build_prompt(song.features, table, exclude_refs=exclude_refs,
@@ -295,24 +294,28 @@ class BedrockBackend:
         except (ValueError, KeyError, OSError) as exc:
             return SongError("prompt_failed", f"Could not build the prompt: {exc}",
                              stage="classify", path=song.path)
-        request = self.build_request(prompt.system, prompt.user)
-        result, attempts = self.converse(request, cancel=cancel)
-        latency = time.monotonic() - started
-        retries = max(0, attempts - 1)
-        if isinstance(result, SongError):
-            self.totals.add(api_calls=attempts, retries=retries, songs=1, errors=1)
-            return dataclasses.replace(result, path=song.path)
+        return self.build_request(prompt.system, prompt.user), prompt.full_text
 
-        usage = result.get("usage") or {}
+    def prediction_from(self, response: dict[str, Any], *, path: str, prompt_text: str,
+                        latency_s: float, attempts: int, price_factor: float = 1.0
+                        ) -> Prediction | SongError:
+        """A Converse response (on demand, or one record of a batch job) as a Prediction.
+
+        `price_factor` scales the on-demand price (batch inference is billed at half).
+        """
+        from genre_desktop.core.parse import parse_answer
+
+        retries = max(0, attempts - 1)
+        usage = response.get("usage") or {}
         inp, out = int(usage.get("inputTokens", 0)), int(usage.get("outputTokens", 0))
-        cost = self.info.cost(inp, out)
+        cost = self.info.cost(inp, out) * price_factor
         self.totals.add(api_calls=attempts, retries=retries, input_tokens=inp,
                         output_tokens=out, cost_usd=cost, songs=1)
-        text = response_text(result)
-        parsed = parse_answer(text, stop_reason=result.get("stopReason"))
+        text = response_text(response)
+        parsed = parse_answer(text, stop_reason=response.get("stopReason"))
         if isinstance(parsed, SongError):
             self.totals.add(errors=1)
-            return dataclasses.replace(parsed, stage="classify", path=song.path,
+            return dataclasses.replace(parsed, stage="classify", path=path,
                                        raw_text=parsed.raw_text or text)
         return Prediction(
             predicted_genre=parsed.predicted_genre,
@@ -326,12 +329,27 @@ class BedrockBackend:
             input_tokens=inp,
             output_tokens=out,
             cost_usd=cost,
-            latency_s=latency,
+            latency_s=latency_s,
             api_calls=attempts,
             retries=retries,
-            prompt=prompt.full_text,
+            prompt=prompt_text,
             raw_response=text,
         )
+
+    def classify(self, song: SongFeatures, *, exclude_refs: frozenset[str] = frozenset(),
+                 cancel: CancelFlag | None = None) -> Prediction | SongError:
+        started = time.monotonic()
+        built = self.song_request(song, exclude_refs=exclude_refs)
+        if isinstance(built, SongError):
+            return built
+        request, prompt_text = built
+        result, attempts = self.converse(request, cancel=cancel)
+        latency = time.monotonic() - started
+        if isinstance(result, SongError):
+            self.totals.add(api_calls=attempts, retries=max(0, attempts - 1), songs=1, errors=1)
+            return dataclasses.replace(result, path=song.path)
+        return self.prediction_from(result, path=song.path, prompt_text=prompt_text,
+                                    latency_s=latency, attempts=attempts)
 
 
 def request_estimate(request: dict[str, Any], max_tokens: int) -> int:

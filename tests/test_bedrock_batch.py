@@ -1,0 +1,243 @@
+"""Bedrock batch inference end to end: the CLI, real boto3 clients, moto's S3 in server mode and
+the batch control plane on the local Bedrock server (tests/bedrock_batch_server.py).
+
+The 120 songs are tiny generated WAVs whose features are put in the feature cache first (rows of
+the reference table, so the prompts are real ones): the batch path, not extraction, is tested.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from bedrock_batch_server import BatchControlPlane
+
+from genre_desktop.core.backends.bedrock_batch import BATCH_PRICE_FACTOR
+from genre_desktop.core.backends.registry import ModelRegistry
+from genre_desktop.core.cache import FeatureCache, file_sha256
+from genre_desktop.core.features import EXTRACTOR_VERSION, cache_settings
+from genre_desktop.core.reference import load_reference
+from genre_desktop.core.settings import Settings
+from genre_desktop.core.types import FEATURE_COLUMNS, GENRES, SongFeatures
+
+ROLE = "arn:aws:iam::123456789012:role/GenreDesktopBatch"
+MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
+
+
+def make_songs(folder: Path, per_genre: int) -> list[Path]:
+    """`per_genre` songs per genre: 0.1 s WAVs, features cached from the reference table."""
+    table = load_reference().frame
+    settings = cache_settings(Settings().max_seconds, 30.0)
+    paths = []
+    with FeatureCache() as cache:
+        for g, genre in enumerate(GENRES):
+            rows = table[table["label"] == genre].head(per_genre)
+            (folder / genre).mkdir(parents=True)
+            for i, (_, row) in enumerate(rows.iterrows()):
+                path = folder / genre / f"track{i:03d}.wav"
+                rng = np.random.default_rng(1000 * g + i)
+                sf.write(path, rng.uniform(-0.5, 0.5, 2205).astype(np.float32), 22050)
+                song = SongFeatures(str(path), {c: float(row[c]) for c in FEATURE_COLUMNS},
+                                    duration_s=30.0, analysed_s=30.0,
+                                    content_hash=file_sha256(path))
+                cache.put(song, EXTRACTOR_VERSION, settings)
+                paths.append(path)
+    return paths
+
+
+@pytest.fixture
+def batch(bedrock_server, s3_server, tmp_path, monkeypatch):
+    """The control plane on the Bedrock server, a fresh bucket, and the env for the CLI."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_server.url)
+    s3 = s3_server.client()
+    bucket = f"batch-{tmp_path.name.lower().replace('_', '-')[-40:]}"
+    s3.create_bucket(Bucket=bucket)
+    plane = BatchControlPlane(bedrock_server, s3).attach()
+    plane.bucket = bucket  # type: ignore[attr-defined]
+    plane.s3 = s3
+    try:
+        yield plane
+    finally:
+        plane.hold.clear()
+        plane.join_threads()
+
+
+def classify(*args: str, out: Path, **kw):
+    cmd = [sys.executable, "-m", "genre_desktop", "classify", "--no-progress", "--out", str(out),
+           *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=os.environ,
+                          **kw)
+
+
+def batch_args(songs: Path, plane, *extra: str) -> list[str]:
+    return [str(songs), "--backend", "bedrock", "--model", MODEL, "--batch",
+            f"s3://{plane.bucket}/genre-runs", "--role-arn", ROLE, "--poll-seconds", "0.1",
+            *extra]
+
+
+def run_file(data_dir: Path) -> Path:
+    runs = sorted((data_dir / "runs").glob("*.sqlite"))
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def job_status(data_dir: Path) -> str:
+    runs = list((data_dir / "runs").glob("*.sqlite"))
+    if not runs:
+        return ""
+    con = sqlite3.connect(runs[0])
+    try:
+        row = con.execute("SELECT status FROM batch_jobs ORDER BY number DESC").fetchone()
+    except sqlite3.OperationalError:
+        return ""
+    finally:
+        con.close()
+    return row[0] if row else ""
+
+
+def records_table(db: Path) -> list[tuple[str, str, int]]:
+    con = sqlite3.connect(db)
+    try:
+        return con.execute("SELECT record_id, path, joined FROM batch_records").fetchall()
+    finally:
+        con.close()
+
+
+def test_120_songs_survive_a_restart_mid_job_and_join_once(batch, bedrock_server, tmp_path):
+    songs = tmp_path / "songs"
+    paths = make_songs(songs, per_genre=12)
+    assert len(paths) == 120
+    out = tmp_path / "out"
+    batch.hold.set()  # the job waits in InProgress until the CLI has been killed
+    cmd = [sys.executable, "-m", "genre_desktop", "classify", "--no-progress", "--out",
+           str(out), *batch_args(songs, batch)]
+    first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             env=os.environ, start_new_session=True)
+    try:
+        job = batch.wait_for("InProgress", timeout_s=240)
+        # Killed once the CLI has seen InProgress and recorded it in the run file.
+        data = Path(os.environ["GENRE_DESKTOP_DATA_DIR"])
+        end = time.monotonic() + 60
+        while time.monotonic() < end and job_status(data) != "InProgress":
+            time.sleep(0.1)
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        output = first.communicate(timeout=30)[0]
+    assert "Estimated cost:" in output and "InProgress" in output, output
+    run_id = output.split("batch run ", 1)[1].split(":", 1)[0]
+
+    # What went up: the Converse request shape, never a path or a label-holding name.
+    bucket, key = job.input_uri[5:].split("/", 1)
+    lines = batch.s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode().splitlines()
+    assert len(lines) == 120
+    first_record = json.loads(lines[0])
+    assert set(first_record) == {"recordId", "modelInput"}
+    assert len(first_record["recordId"]) == 11 and first_record["recordId"].isalnum()
+    assert set(first_record["modelInput"]) >= {"messages", "inferenceConfig", "system"}
+    assert "modelId" not in first_record["modelInput"]
+    body = "\n".join(lines)
+    assert "track0" not in body and str(songs) not in body and ".wav" not in body
+    assert job.model_id == MODEL and job.role_arn == ROLE
+
+    batch.hold.clear()  # the job finishes while no CLI is running
+    batch.wait_for("Completed")
+    second = classify("--resume", run_id, "--poll-seconds", "0.1", out=out)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "Following batch job" in second.stdout
+    assert len(batch.creates) == 1  # picked up, never submitted again
+
+    db = run_file(Path(os.environ["GENRE_DESKTOP_DATA_DIR"]))
+    recs = records_table(db)
+    assert len(recs) == 120 and {p for _, p, _ in recs} == {str(p) for p in paths}
+    assert all(joined == 1 for _, _, joined in recs)
+    tagged = json.loads((out / "bedrock_results" / "tagged_songs.json").read_text())
+    assert sorted(t["file"] for t in tagged) == sorted(p.name for p in paths)
+    assert all(t["predicted_genre"] in GENRES for t in tagged)
+    # The answers are the server's k-NN vote over the real prompt's examples: mostly right.
+    right = sum(t["actual_genre"] == t["predicted_genre"] for t in tagged)
+    assert right >= 60
+    # Actual cost: the output's usage at half the on-demand price.
+    info = ModelRegistry.load().get(MODEL)
+    con = sqlite3.connect(db)
+    inp, outp, cost = con.execute("SELECT SUM(input_tokens), SUM(output_tokens), SUM(cost_usd)"
+                                  " FROM results").fetchone()
+    con.close()
+    assert inp > 120 * 1000 and cost == pytest.approx(info.cost(inp, outp) * BATCH_PRICE_FACTOR)
+    assert f"actual cost ${cost:.4f}" in second.stdout
+
+
+def test_failed_records_are_reported_then_retried_on_demand(batch, bedrock_server, tmp_path):
+    songs = tmp_path / "songs"
+    make_songs(songs, per_genre=10)
+    out = tmp_path / "out"
+    batch.fail_every = 25  # records 0, 25, 50, 75 fail inside the job
+    batch.duplicate_first = True  # and one output line comes back twice
+    first = classify(*batch_args(songs, batch), out=out)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert batch.job().status == "PartiallyCompleted"
+    assert "96 classified, 4 failed" in first.stdout
+    assert "Skipped 1 repeated" in first.stdout
+    assert "--retry-failed" in first.stdout
+    db = run_file(Path(os.environ["GENRE_DESKTOP_DATA_DIR"]))
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 100
+    assert con.execute("SELECT COUNT(*) FROM results WHERE error_reason = "
+                       "'batch_record_failed'").fetchone()[0] == 4
+    con.close()
+
+    converse_before = bedrock_server.count("converse")
+    retry = classify("--resume", db.stem, "--retry-failed", out=out)
+    assert retry.returncode == 0, retry.stdout + retry.stderr
+    assert bedrock_server.count("converse") - converse_before == 4  # only the failed ones
+    tagged = json.loads((out / "bedrock_results" / "tagged_songs.json").read_text())
+    assert len(tagged) == 100
+    assert len(batch.creates) == 1
+
+
+def test_too_few_records_offers_on_demand(batch, bedrock_server, tmp_path):
+    songs = tmp_path / "songs"
+    make_songs(songs, per_genre=1)
+    out = tmp_path / "out"
+    proc = classify(*batch_args(songs, batch), out=out)
+    assert proc.returncode == 2
+    assert "at least 100 records" in proc.stderr and "--on-demand" in proc.stderr
+    assert batch.creates == []
+    run_id = proc.stdout.split("batch run ", 1)[1].split(":", 1)[0]
+    now = classify("--resume", run_id, "--on-demand", out=out)
+    assert now.returncode == 0, now.stdout + now.stderr
+    assert bedrock_server.count("converse") == 10
+
+
+def test_whole_job_failure_and_cancel_stop_the_job(batch, bedrock_server, tmp_path):
+    songs = tmp_path / "songs"
+    make_songs(songs, per_genre=10)
+    out = tmp_path / "out"
+    batch.fail_job = "The service role cannot read the input bucket."
+    failed = classify(*batch_args(songs, batch), out=out)
+    assert failed.returncode == 1
+    assert "cannot read the input bucket" in failed.stderr
+    run_id = failed.stdout.split("batch run ", 1)[1].split(":", 1)[0]
+
+    # --resume submits the songs again (a new job); Ctrl+C stops it with StopModelInvocationJob.
+    batch.fail_job = None
+    batch.hold.set()
+    cmd = [sys.executable, "-m", "genre_desktop", "classify", "--no-progress", "--out",
+           str(out), "--resume", run_id, "--poll-seconds", "0.1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=os.environ)
+    job = batch.wait_for("InProgress", timeout_s=240)
+    proc.send_signal(signal.SIGINT)
+    output = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 130, output
+    assert batch.stops == [job.arn] and job.status == "Stopped"
+    assert "Stopping batch job" in output and "Stopped" in output
+    assert len(batch.creates) == 2
