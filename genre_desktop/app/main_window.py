@@ -99,6 +99,9 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.stack)
 
         self._build_actions()
+        from genre_desktop.app.review import install_review
+
+        install_review(self)  # the Review tab, Edit > Undo tag write, Write tags…
         self._build_status_bar()
         self._set_song_actions(False)
         self._restore_window()
