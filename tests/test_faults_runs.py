@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 
 import pytest
 from batch_helpers import shared_feature_cache  # noqa: F401
+from conftest import require
 
 from genre_desktop.cli import main
 from genre_desktop.core.resources import data_dir
@@ -14,11 +16,12 @@ from genre_desktop.core.store import RunInUse, RunStore
 
 
 def _songs(root, gtzan_dir, n=2):
-    folder = root / "songs" / "blues"
-    folder.mkdir(parents=True)
-    for i in range(n):
-        shutil.copy(gtzan_dir / "genres" / "blues" / f"blues.{i:05d}.wav", folder)
-    return folder.parent
+    """n real clips in GTZAN layout (two of each genre, genres in order)."""
+    clips = sorted((gtzan_dir / "genres").glob("*/*.wav"), key=lambda p: (p.name[-9:], p.name))
+    for clip in clips[:n]:
+        (root / "songs" / clip.parent.name).mkdir(parents=True, exist_ok=True)
+        shutil.copy(clip, root / "songs" / clip.parent.name)
+    return root / "songs"
 
 
 @pytest.mark.usefixtures("shared_feature_cache")
@@ -37,7 +40,71 @@ def test_a_second_writer_of_a_run_is_refused_naming_the_holder(gtzan_dir, tmp_pa
         assert err == (f"genre-desktop classify: Run {db.stem} is in use by another process "
                        f"(pid {os.getpid()}); wait for it to end or stop it first.")
         with RunStore.open(db) as reader:  # reading (list-runs, reports) is still allowed
-            assert reader.count() == 1
+            assert reader.count() == 2
     finally:
         holder.close()
     assert main(["classify", "--resume", db.stem, "--no-progress"]) == 0  # released on close
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 1 MiB tmpfs (root can mount one; CI runs as root): a disk that really fills up."""
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)],
+                          capture_output=True, text=True)
+    require(done.returncode == 0, f"cannot mount a tmpfs for the full-disk test: {done.stderr}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def _fill(disk, leave: int) -> None:
+    """Fill the disk, then free `leave` bytes."""
+    filler = disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        while True:
+            os.write(fd, b"\0" * 4096)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    os.truncate(filler, max(0, filler.stat().st_size - leave))
+
+
+@pytest.mark.usefixtures("shared_feature_cache")
+def test_a_full_disk_under_the_run_store_is_one_sentence_and_keeps_what_was_stored(
+        gtzan_dir, tmp_path, tiny_disk, monkeypatch, capsys):
+    songs = _songs(tmp_path, gtzan_dir, n=20)  # ~16 KiB of store each
+    monkeypatch.setenv("GENRE_DESKTOP_DATA_DIR", str(tiny_disk / "data"))
+    (tiny_disk / "data" / "runs").mkdir(parents=True)
+    _fill(tiny_disk, leave=256 * 1024)  # the run starts; songs later the disk is full
+    rc = main(["classify", str(songs), "--out", str(tmp_path / "out"), "--no-progress",
+               "--extract-workers", "1"])
+    text = capsys.readouterr()
+    assert rc != 0, text.out
+    assert "Traceback" not in text.err and "OperationalError" not in text.out + text.err
+    (sentence,) = [line for line in (text.out + text.err).splitlines()
+                   if "Cannot write the run store" in line]
+    assert "the disk is full" in sentence and "--resume" in sentence
+    (db,) = (tiny_disk / "data" / "runs").glob("*.sqlite")
+    with RunStore.open(db) as store:
+        kept = store.count()
+    assert 0 < kept < 20  # what was written before the disk filled is still there
+
+
+@pytest.mark.usefixtures("shared_feature_cache")
+def test_features_output_on_a_full_disk_leaves_the_old_file_intact(gtzan_dir, tmp_path,
+                                                                   tiny_disk, capsys):
+    songs = _songs(tmp_path, gtzan_dir, n=10)
+    table = tiny_disk / "features.csv"
+    table.write_text("the previous table\n")
+    _fill(tiny_disk, leave=4096)  # room for a few rows of the new table, not all
+    rc = main(["features", str(songs), "-o", str(table), "--workers", "1", "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert f"Cannot write {table}: No space left on device; nothing was changed." in err
+    assert table.read_text() == "the previous table\n"
+    assert sorted(p.name for p in tiny_disk.iterdir()) == ["features.csv", "filler"]

@@ -92,6 +92,7 @@ def _fail(message: str) -> int:
 def run(args: argparse.Namespace) -> int:
     from genre_desktop.core.runs import RunSetupError, resume_run, start_run
     from genre_desktop.core.settings import SettingsError, load_settings
+    from genre_desktop.core.store import StoreWriteError
 
     if args.list_runs:
         return _list_runs()
@@ -105,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
                 return _fail("give a folder of songs (DIR) or --resume RUN.")
             settings = load_settings(overrides=_overrides(args))
             prepared = start_run(args.dir, settings)
-    except (RunSetupError, SettingsError) as exc:
+    except (RunSetupError, SettingsError, StoreWriteError) as exc:
         return _fail(str(exc))
     from genre_desktop.commands import classify_batch
 
@@ -138,6 +139,7 @@ def _run_prepared(prepared: Any, args: argparse.Namespace) -> int:
 
     from genre_desktop.core.pipeline import PipelineError, PipelineProgress, run_pipeline
     from genre_desktop.core.reports import write_reports
+    from genre_desktop.core.store import StoreWriteError
 
     store, settings = prepared.store, prepared.settings
     verb = "Resuming" if prepared.resumed else "Starting"
@@ -164,7 +166,7 @@ def _run_prepared(prepared: Any, args: argparse.Namespace) -> int:
         summary = run_pipeline(prepared.songs, prepared.backend, store, settings,
                                progress=on_progress, cancel=cancel,
                                retry_failed=args.retry_failed, use_cache=not args.no_cache)
-    except PipelineError as exc:
+    except (PipelineError, StoreWriteError) as exc:  # e.g. a full disk under the run store
         fatal, summary = str(exc), None
     except KeyboardInterrupt:  # a second Ctrl+C: songs finished so far are stored; report them
         interrupted, summary = True, None

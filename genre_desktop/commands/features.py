@@ -81,6 +81,22 @@ def _write_rows(out: IO[str], rows: list[dict[str, object]]) -> None:
         writer.writerow(row)
 
 
+def _write_atomically(path: Path, rows: list[dict[str, object]]) -> None:
+    """The whole table into a temporary file beside `path`, then renamed over it: a failure
+    (a full disk) leaves no half table and the previous file intact."""
+    path = path.expanduser()
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            _write_rows(fh, rows)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -148,10 +164,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.output:
         try:
-            with open(args.output, "w", newline="", encoding="utf-8") as fh:
-                _write_rows(fh, rows)
-        except OSError as exc:
-            print(f"Cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+            _write_atomically(Path(args.output), rows)
+        except OSError as exc:  # a full disk: the previous file, if any, is left as it was
+            print(f"Cannot write {args.output}: {exc.strerror or exc}; nothing was changed.",
+                  file=sys.stderr)
             return 2
     else:
         _write_rows(sys.stdout, rows)

@@ -8,13 +8,14 @@ hash, app version), the exact prompt and raw response per song, and per-song err
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -51,6 +52,23 @@ CREATE TABLE IF NOT EXISTS sessions (
 
 class StoreError(LookupError):
     """No such run, or a file that is not a run store."""
+
+
+class StoreWriteError(RuntimeError):
+    """The run store could not be written (a full disk, an I/O error); what was stored stays."""
+
+
+# SQLITE_FULL, SQLITE_IOERR, SQLITE_READONLY and SQLITE_CANTOPEN: the disk, not the data.
+_DISK_CODES = {13: "the disk is full", 10: "a disk I/O error", 8: "it became read-only",
+               14: "it cannot be opened"}
+
+
+def _write_failed(store_path: Path, exc: sqlite3.Error) -> StoreWriteError:
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF  # extended codes keep the primary low
+    why = _DISK_CODES.get(code) or ("the disk is full" if "full" in str(exc) else str(exc))
+    return StoreWriteError(f"Cannot write the run store {store_path} ({why}); every song "
+                           f"stored until now is kept: free space and resume with "
+                           f"--resume {store_path.stem}.")
 
 
 class RunInUse(StoreError):
@@ -114,10 +132,12 @@ class RunStore:
         self._db = sqlite3.connect(
             self.path, timeout=30, check_same_thread=False, isolation_level=None
         )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL is durable against process death in WAL mode; only power loss can drop the tail.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_DDL)
+        with self._writing():
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL is durable against process death in WAL mode; only power loss can drop
+            # the tail.
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_DDL)
 
     # -- creating and opening ---------------------------------------------------------------
     @classmethod
@@ -141,7 +161,7 @@ class RunStore:
             "settings": settings,
             **(meta or {}),
         }
-        with store._lock, store._db:
+        with store._lock, store._writing(), store._db:
             store._db.execute("BEGIN")
             store._db.executemany(
                 "INSERT INTO run_meta(key, value) VALUES (?, ?)",
@@ -194,7 +214,7 @@ class RunStore:
         return {k: json.loads(v) for k, v in self._query("SELECT key, value FROM run_meta")}
 
     def set_meta(self, key: str, value: Any) -> None:
-        with self._lock:
+        with self._lock, self._writing():
             self._db.execute(
                 "INSERT OR REPLACE INTO run_meta(key, value) VALUES (?, ?)",
                 (key, json.dumps(value)),
@@ -238,6 +258,14 @@ class RunStore:
         return float(self._query("SELECT COALESCE(SUM(elapsed_s), 0) FROM sessions")[0][0])
 
     # -- writing ------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """sqlite3's 'database or disk is full' becomes one sentence saying what is kept."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            raise _write_failed(self.path, exc) from None
+
     def save(self, result: SongResult) -> None:
         """Store one song's result (replacing an earlier one for the same path) and commit."""
         p, e = result.prediction, result.error
@@ -259,7 +287,7 @@ class RunStore:
         finished = result.finished_at or time.time()
         # An error text (or a raw response) may quote a credential the endpoint echoed.
         row = tuple(redact(v) if isinstance(v, str) else v for v in row)
-        with self._lock:
+        with self._lock, self._writing():
             self._db.execute(
                 "INSERT OR REPLACE INTO results(path, file, actual_genre, status, predicted_genre,"
                 " confidence, is_correct, prediction_json, error_reason, error_json, prompt,"
@@ -270,7 +298,7 @@ class RunStore:
             )
 
     def add_session(self, started_at: float, elapsed_s: float, songs: int, cancelled: bool) -> None:
-        with self._lock:
+        with self._lock, self._writing():
             self._db.execute(
                 "INSERT INTO sessions(started_at, elapsed_s, songs, cancelled) VALUES (?,?,?,?)",
                 (started_at, elapsed_s, songs, int(cancelled)),
