@@ -39,18 +39,13 @@ def open_job_blocks_on_demand(prepared: Any) -> str:
 
 
 def run_batch(prepared: Any, args: argparse.Namespace) -> int:
-    from genre_desktop.core.backends.bedrock import BedrockBackend
-    from genre_desktop.core.backends.bedrock_batch import BatchConfig, BatchError, BatchRunner
-    from genre_desktop.core.batch_jobs import BatchJobs
+    from genre_desktop.core.backends.bedrock_batch import BatchError, TooFewRecords
+    from genre_desktop.core.batch_run import run_batch_job
 
-    store, settings, backend = prepared.store, prepared.settings, prepared.backend
-    if not isinstance(backend, BedrockBackend):
-        return _fail("batch jobs run on Bedrock: use --backend bedrock.")
+    store, backend = prepared.store, prepared.backend
     verb = "Resuming" if prepared.resumed else "Starting"
     print(f"{verb} batch run {store.run_id}: {len(prepared.songs)} songs, model "
           f"{backend.model}, store {store.path}", flush=True)
-    config = BatchConfig(settings.batch_s3, settings.batch_role_arn,
-                         poll_s=settings.batch_poll_s)
     cancel = threading.Event()
 
     def on_sigint(_sig: int, _frame: Any) -> None:
@@ -62,10 +57,12 @@ def run_batch(prepared: Any, args: argparse.Namespace) -> int:
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        with BatchJobs(store.path) as jobs:
-            runner = BatchRunner(backend, store, jobs, config,
-                                 say=lambda m: print(m, flush=True))
-            return _follow(prepared, runner, jobs, cancel, args)
+        outcome = run_batch_job(prepared.songs, backend, store, prepared.settings,
+                                cancel=cancel, say=lambda m: print(m, flush=True),
+                                use_cache=not args.no_cache)
+    except TooFewRecords as exc:
+        return _fail(f"{exc} Classify them on demand instead (full price, starts now): "
+                     f"genre-desktop classify --resume {store.run_id} --on-demand")
     except BatchError as exc:
         return _fail(f"{exc}\nThe run is stored; carry on with: genre-desktop classify "
                      f"--resume {store.run_id}")
@@ -75,37 +72,20 @@ def run_batch(prepared: Any, args: argparse.Namespace) -> int:
         return EXIT_CANCELLED
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-def _follow(prepared: Any, runner: Any, jobs: Any, cancel: threading.Event,
-            args: argparse.Namespace) -> int:
-    from genre_desktop.core.backends.bedrock_batch import TooFewRecords
-
-    store = prepared.store
-    job = jobs.open_job()
-    if job is None:
-        try:
-            job = _submit(prepared, runner, jobs, cancel, args)
-        except TooFewRecords as exc:
-            return _fail(f"{exc} Classify them on demand instead (full price, starts now): "
-                         f"genre-desktop classify --resume {store.run_id} --on-demand")
-        if job is None:  # nothing left to do, or cancelled before submitting
-            return _report(prepared, cancelled=cancel.is_set())
-    elif job.job_arn is not None:
-        print(f"Following batch job {job.job_name} ({job.job_arn}).", flush=True)
-    job = runner.wait(job, cancel)
-    summary = runner.join(job)
-    print(f"Joined {summary.joined + summary.failed + summary.missing} record(s) of batch job "
-          f"{job.job_name} ({job.status}): {summary.joined} classified, {summary.failed} "
-          f"failed, {summary.missing} missing; actual cost ${summary.cost_usd:.4f} "
-          f"(estimated ${job.estimate_usd:.4f}); {summary.input_tokens:,} input and "
-          f"{summary.output_tokens:,} output tokens.", flush=True)
-    if summary.duplicates or summary.unknown:
-        print(f"Skipped {summary.duplicates} repeated and {summary.unknown} unknown output "
+    job, joined = outcome.job, outcome.joined
+    if job is None or joined is None:  # nothing left to submit, or cancelled before it
+        return _report(prepared, cancelled=outcome.summary.cancelled)
+    print(f"Joined {joined.joined + joined.failed + joined.missing} record(s) of batch job "
+          f"{job.job_name} ({job.status}): {joined.joined} classified, {joined.failed} "
+          f"failed, {joined.missing} missing; actual cost ${joined.cost_usd:.4f} "
+          f"(estimated ${job.estimate_usd:.4f}); {joined.input_tokens:,} input and "
+          f"{joined.output_tokens:,} output tokens.", flush=True)
+    if joined.duplicates or joined.unknown:
+        print(f"Skipped {joined.duplicates} repeated and {joined.unknown} unknown output "
               f"line(s).", flush=True)
     code = _report(prepared, cancelled=job.status == "Stopped")
-    if summary.failed or summary.missing:
-        print(f"{summary.failed + summary.missing} song(s) failed inside the job; classify "
+    if joined.failed or joined.missing:
+        print(f"{joined.failed + joined.missing} song(s) failed inside the job; classify "
               f"them on demand with: genre-desktop classify --resume {store.run_id} "
               f"--retry-failed", flush=True)
     if job.status in ("Failed", "Expired"):
@@ -114,79 +94,6 @@ def _follow(prepared: Any, runner: Any, jobs: Any, cancel: threading.Event,
               f"--resume {store.run_id} --on-demand classifies them now.", file=sys.stderr)
         return EXIT_FAILED
     return code
-
-
-def _submit(prepared: Any, runner: Any, jobs: Any, cancel: threading.Event,
-            args: argparse.Namespace) -> Any:
-    """Features, prompts, estimate, upload and create; None when no song is left to do."""
-    from genre_desktop.core.backends.bedrock_batch import (
-        TooFewRecords,
-        build_records,
-        estimate_cost,
-    )
-
-    store, settings = prepared.store, prepared.settings
-    done = store.finished_paths(include_errors=True)
-    todo = [s for s in prepared.songs if s.path not in done]
-    if not todo:
-        return None
-    if len(todo) < runner.config.min_records:  # said before minutes of feature extraction
-        raise TooFewRecords(len(todo), runner.config.min_records)
-    items = _features(todo, settings, cancel, args, store)
-    if cancel.is_set():
-        return None
-    number = runner.next_job_number()
-    records, failed = build_records(prepared.backend, items, number)
-    for result in failed:
-        store.save(result)
-    if len(records) < runner.config.min_records:
-        raise TooFewRecords(len(records), runner.config.min_records)
-    estimate = estimate_cost(prepared.backend, records)
-    print(f"Estimated cost: {estimate.describe()}", flush=True)
-    return runner.submit(records, estimate, number)
-
-
-def _features(todo: list[Any], settings: Any, cancel: threading.Event,
-              args: argparse.Namespace, store: Any) -> list[tuple[Any, Any]]:
-    """Extract (local pool or the cluster); a song that fails is stored as its error."""
-    import time
-
-    from tqdm import tqdm
-
-    from genre_desktop.core.dask_cluster import ClusterError, open_executor
-    from genre_desktop.core.features import extract_many
-    from genre_desktop.core.results import SongResult
-    from genre_desktop.core.types import SongError
-
-    by_path = {s.path: s for s in todo}
-    try:
-        executor = open_executor(settings.cluster)
-    except ClusterError as exc:
-        from genre_desktop.core.backends.bedrock_batch import BatchError
-
-        raise BatchError(str(exc)) from exc
-    items: list[tuple[Any, Any]] = []
-    bar = tqdm(total=len(todo), unit="song", desc="features", disable=args.no_progress,
-               file=sys.stderr, dynamic_ncols=True)
-    try:
-        where = {"executor": executor} if executor is not None else {}
-        for path, result in extract_many([s.path for s in todo],
-                                         workers=settings.extract_workers, cancel=cancel,
-                                         max_seconds=settings.max_seconds,
-                                         use_cache=not args.no_cache, **where):
-            bar.update(1)
-            song = by_path[path]
-            if isinstance(result, SongError):
-                store.save(SongResult(song.path, song.actual_genre, error=result,
-                                      finished_at=time.time()))
-            else:
-                items.append((song, result))
-    finally:
-        bar.close()
-        if executor is not None:
-            executor.close()
-    order = {s.path: i for i, s in enumerate(todo)}
-    return sorted(items, key=lambda it: order[it[0].path])
 
 
 def _report(prepared: Any, *, cancelled: bool) -> int:
