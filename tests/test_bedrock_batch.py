@@ -241,3 +241,28 @@ def test_whole_job_failure_and_cancel_stop_the_job(batch, bedrock_server, tmp_pa
     assert batch.stops == [job.arn] and job.status == "Stopped"
     assert "Stopping batch job" in output and "Stopped" in output
     assert len(batch.creates) == 2
+
+
+def test_the_apps_batch_choice_runs_a_job_through_core_settings(batch, bedrock_server,
+                                                                 tmp_path):
+    """The app's "Batch job (half price, takes hours)" field: the same core function, no Qt."""
+    from genre_desktop.app.core_calls import core_settings, make_run_function
+    from genre_desktop.app.settings_data import BackendChoice
+    from genre_desktop.core.resources import config_dir
+
+    (config_dir() / "settings.toml").parent.mkdir(parents=True, exist_ok=True)
+    (config_dir() / "settings.toml").write_text("batch_poll_s = 0.1\n")
+    paths = make_songs(tmp_path / "songs", per_genre=10)
+    choice = BackendChoice(backend="bedrock", model=MODEL, batch_s3=f"s3://{batch.bucket}/app",
+                           batch_role_arn=ROLE)
+    settings = core_settings(choice)
+    assert (settings.batch_s3, settings.batch_role_arn) == (f"s3://{batch.bucket}/app", ROLE)
+    assert core_settings(BackendChoice(backend="local", batch_s3="s3://x/y")).batch_s3 is None
+
+    events = []
+    summary = make_run_function([str(p) for p in paths], choice)(events.append, None)
+    assert summary.done == 100 and summary.errors == 0 and not summary.cancelled
+    assert len(batch.creates) == 1 and bedrock_server.count("converse") == 0
+    joined = [e.latest.path for e in events if e.latest is not None]
+    assert sorted(joined) == sorted(str(p) for p in paths)  # each song once, as it joined
+    assert events[-1].stage == "finished" and events[-1].cost_usd > 0

@@ -46,6 +46,8 @@ def core_settings(choice: BackendChoice, workers: int | None = None) -> Any:
         "backend": choice.backend, "region": choice.region, "model": choice.model,
         "profile": choice.profile or None, "endpoint_url": choice.endpoint_url or None,
     }
+    if choice.batch_s3 and choice.backend == "bedrock":  # batch jobs exist only on Bedrock
+        overrides.update(batch_s3=choice.batch_s3, batch_role_arn=choice.batch_role_arn or None)
     if workers:
         overrides["workers"] = workers
     return load_settings(overrides=overrides)
@@ -80,6 +82,12 @@ def make_run_function(paths: Sequence[str], choice: BackendChoice, *, workers: i
         if on_store is not None:
             on_store(store)
         try:
+            if settings.batch_s3:
+                from genre_desktop.core.batch_run import run_batch_job
+
+                return run_batch_job(songs, backend, store, settings, progress=progress,
+                                     cancel=cancel, say=lambda _line: None,
+                                     use_cache=use_cache).summary
             return run_pipeline(songs, backend, store, settings, progress=progress,
                                 cancel=cancel, use_cache=use_cache)
         finally:

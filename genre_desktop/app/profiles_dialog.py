@@ -141,6 +141,13 @@ class ProfilesDialog(QDialog):
         self.endpoint = QLineEdit(choice.endpoint_url)
         self.endpoint.setObjectName("endpointUrl")
         self.endpoint.setPlaceholderText("optional: a Bedrock-compatible endpoint URL")
+        # Batch job (half price, takes hours): where the records go and the role Bedrock uses.
+        self.batch = QLineEdit(choice.batch_s3)
+        self.batch.setObjectName("batchS3")
+        self.batch.setPlaceholderText("s3://bucket/prefix for a batch job; empty: on demand")
+        self.batch_role = QLineEdit(choice.batch_role_arn)
+        self.batch_role.setObjectName("batchRoleArn")
+        self.batch_role.setPlaceholderText("arn:aws:iam::ACCOUNT:role/NAME")
         self.chosen_profile = QLabel()
         self._profile_name = choice.profile
         form = QFormLayout()
@@ -149,6 +156,8 @@ class ProfilesDialog(QDialog):
         form.addRow("Region", self.region)
         form.addRow("Model", self.model)
         form.addRow("Endpoint", self.endpoint)
+        form.addRow("Batch job (half price, takes hours)", self.batch)
+        form.addRow("Batch service role", self.batch_role)
 
         self.test_button = QPushButton("Test connection")
         self.test_button.setObjectName("testConnection")
@@ -263,7 +272,8 @@ class ProfilesDialog(QDialog):
         return BackendChoice(
             backend=str(self.backend.currentData()), profile=self._profile_name,
             region=self.region.currentText().strip() or "us-east-1", model=self.model_id(),
-            endpoint_url=self.endpoint.text().strip(),
+            endpoint_url=self.endpoint.text().strip(), batch_s3=self.batch.text().strip(),
+            batch_role_arn=self.batch_role.text().strip(),
         )
 
     def accept(self) -> None:

@@ -89,6 +89,8 @@ class AppSettings:
             region=str(self._qs.value("model/region", default.region)),
             model=str(self._qs.value("model/model_id", default.model)),
             endpoint_url=str(self._qs.value("model/endpoint_url", default.endpoint_url) or ""),
+            batch_s3=str(self._qs.value("model/batch_s3", "") or ""),
+            batch_role_arn=str(self._qs.value("model/batch_role_arn", "") or ""),
         )
 
     def save_backend_choice(self, choice: BackendChoice) -> None:
@@ -97,6 +99,8 @@ class AppSettings:
         self._set("model/region", choice.region)
         self._set("model/model_id", choice.model)
         self._set("model/endpoint_url", choice.endpoint_url)
+        self._set("model/batch_s3", choice.batch_s3)
+        self._set("model/batch_role_arn", choice.batch_role_arn)
 
     @property
     def low_confidence(self) -> float:

@@ -12,3 +12,6 @@ class BackendChoice:
     region: str = "us-east-1"
     model: str = "anthropic.claude-3-haiku-20240307-v1:0"
     endpoint_url: str = ""  # a Bedrock-compatible endpoint (tests, proxies); empty = AWS
+    # "Batch job (half price, takes hours)": a Bedrock batch job instead of on-demand calls.
+    batch_s3: str = ""  # s3://bucket/prefix; empty = on demand
+    batch_role_arn: str = ""  # the service role Bedrock reads and writes S3 with
