@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 SETTINGS_FILE = "settings.toml"
 BACKENDS: tuple[str, ...] = ("local", "bedrock", "ensemble")
-DEFAULT_MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
+DEFAULT_MODEL = "anthropic.claude-haiku-4-5-20251001-v1:0"  # = registry.DEFAULT_MODEL
 
 # Environment names the standard scripts use, mapped onto settings fields.
 ENV_OVERRIDES: dict[str, str] = {
