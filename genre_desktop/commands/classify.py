@@ -145,6 +145,8 @@ def _run_prepared(prepared: Any, args: argparse.Namespace) -> int:
     verb = "Resuming" if prepared.resumed else "Starting"
     print(f"{verb} run {store.run_id}: {len(prepared.songs)} songs, backend "
           f"{prepared.backend.name} ({prepared.backend.model}), store {store.path}", flush=True)
+    for notice in getattr(prepared.backend, "notices", None) or []:
+        print(notice, flush=True)  # e.g. the inference profile used, a legacy model's EOL date
     cancel = threading.Event()
     stop = StopSignals(cancel, "Cancelling: finishing songs in flight (Ctrl+C again to stop "
                                "now)...")

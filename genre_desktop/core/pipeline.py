@@ -26,7 +26,14 @@ from genre_desktop.core.settings import Settings
 from genre_desktop.core.songs import Song
 from genre_desktop.core.store import RunStore
 from genre_desktop.core.tag_journal import AnalysedHashes
-from genre_desktop.core.types import Backend, CancelFlag, Prediction, SongError, SongFeatures
+from genre_desktop.core.types import (
+    Backend,
+    CancelFlag,
+    Prediction,
+    SetupError,
+    SongError,
+    SongFeatures,
+)
 
 
 class ExtractFn(Protocol):
@@ -172,6 +179,8 @@ def _classify_one(backend: Backend, features: SongFeatures, song: Song,
         answer: Prediction | SongError = backend.classify(
             features, exclude_refs=frozenset({Path(song.path).name}), cancel=cancel
         )
+    except SetupError:
+        raise  # every song would fail alike: the run stops (run_pipeline)
     except Exception as exc:  # a backend bug must not end the batch: it is this song's error
         answer = SongError(
             "backend_failure",
@@ -255,6 +264,7 @@ def _run(songs: Sequence[Song], backend: Backend, store: RunStore, settings: Set
     slots = threading.BoundedSemaphore(settings.workers * 2 + 2)
     feeder_error: list[BaseException] = []
     extracted = [0]
+    setup_error: list[SetupError] = []
 
     def emit(stage: str, latest: SongResult | None, phase: str | None = None) -> None:
         elapsed = time.perf_counter() - t0
@@ -278,9 +288,18 @@ def _run(songs: Sequence[Song], backend: Backend, store: RunStore, settings: Set
             if stop.is_set():
                 results_q.put(_SKIPPED)
                 return
-            result = _classify_one(backend, features, song, stop)
+            try:
+                result = _classify_one(backend, features, song, stop)
+            except SetupError as exc:
+                setup_error.append(exc)
+                stop.internal.set()  # reported once for the run, not once per song
+                results_q.put(_SKIPPED)
+                return
             with busy_lock:
                 busy[0] += result.seconds
+            if result.error is not None and result.error.reason == "cancelled" and stop.is_set():
+                results_q.put(_SKIPPED)  # not finished: a resume must do it again
+                return
             results_q.put(result)
         finally:
             slots.release()
@@ -358,9 +377,11 @@ def _run(songs: Sequence[Song], backend: Backend, store: RunStore, settings: Set
         analysed.close()
         summary.elapsed_s = time.perf_counter() - t0
         summary.classify_busy_s = busy[0]
-        summary.cancelled = stop.is_set() and tally.done < tally.total
+        summary.cancelled = stop.is_set() and tally.done < tally.total and not setup_error
         summary.done, summary.errors = tally.done, tally.errors
         store.add_session(started_at, summary.elapsed_s, len(summary.results), summary.cancelled)
+    if setup_error:
+        raise PipelineError(str(setup_error[0])) from setup_error[0]
     if feeder_error and not summary.cancelled:
         exc = feeder_error[0]
         raise PipelineError(f"Feature extraction stopped: {type(exc).__name__}: {exc}") from exc

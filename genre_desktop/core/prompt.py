@@ -47,6 +47,32 @@ SCHEMA_TEXT = """{
 }"""
 
 
+def answer_json_schema() -> dict[str, object]:
+    """The answer as a JSON schema, for models that take structured output (Converse
+    outputConfig or a strict tool). No numeric bounds: not every schema dialect has them."""
+    from genre_desktop.core.types import GENRES
+
+    alternative = {
+        "type": "object",
+        "properties": {"genre": {"type": "string", "enum": list(GENRES)},
+                       "confidence": {"type": "number"}},
+        "required": ["genre", "confidence"],
+        "additionalProperties": False,
+    }
+    return {
+        "type": "object",
+        "properties": {
+            "predicted_genre": {"type": "string", "enum": list(GENRES)},
+            "confidence": {"type": "number"},
+            "reasoning": {"type": "string"},
+            "key_indicators": {"type": "array", "items": {"type": "string"}},
+            "alternative_genres": {"type": "array", "items": alternative},
+        },
+        "required": list(ANSWER_SCHEMA),
+        "additionalProperties": False,
+    }
+
+
 @dataclass(frozen=True)
 class PromptMessages:
     system: str

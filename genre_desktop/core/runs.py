@@ -18,7 +18,7 @@ from genre_desktop.core.resources import resource
 from genre_desktop.core.settings import Settings, merge
 from genre_desktop.core.songs import Song, discover_songs, sample_songs
 from genre_desktop.core.store import RunStore
-from genre_desktop.core.types import Backend
+from genre_desktop.core.types import Backend, SetupError
 
 
 class RunSetupError(RuntimeError):
@@ -65,6 +65,8 @@ def build_backend(settings: Settings, songs: Sequence[Song] | None = None) -> Ba
         return EnsembleBackend([LocalBackend(**_local_kwargs(settings, songs)), bedrock])
     except RunSetupError:
         raise
+    except SetupError as exc:  # the Bedrock pre-flight: one sentence with its hint
+        raise RunSetupError(str(exc)) from exc
     except Exception as exc:  # missing credentials, bad reference table, ...
         raise RunSetupError(
             f"Cannot set up the {settings.backend} backend: {type(exc).__name__}: {exc}"
@@ -96,13 +98,18 @@ def _bedrock(settings: Settings) -> Backend:
         # One HTTP connection per classification thread, at least botocore's default.
         max_pool_connections=max(10, settings.workers), **limits,
     )
-    return BedrockBackend(config)
+    backend = BedrockBackend(config)
+    backend.prepare()  # set-up problems stop here, before any song (raises SetupError)
+    return backend
 
 
 def run_meta(settings: Settings, backend: Backend) -> dict[str, Any]:
     return {
         "backend": getattr(backend, "name", settings.backend),
         "model": getattr(backend, "model", settings.model),
+        # A bare model ID resolved to an inference profile: what was asked and why.
+        "model_requested": getattr(backend, "requested", settings.model),
+        "notices": list(getattr(backend, "notices", []) or []),
         "prompt_template_hash": prompt_template_hash(),
         "app_version": __version__,
     }

@@ -47,6 +47,25 @@ class SongError:
         return asdict(self)
 
 
+class SetupError(RuntimeError):
+    """A problem that fails every song alike (no credentials, access denied, model at end of
+    life, ...): the run stops once with this sentence and hint instead of failing song by song.
+
+    Backends raise it from `classify` (or a pre-flight); the pipeline stops the run on it and
+    the CLI exits non-zero. `reason` is a short code, `message` one sentence, `hint` what to do.
+    Never put a secret in either.
+    """
+
+    def __init__(self, reason: str, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} {self.hint}".strip()
+
+
 @dataclass
 class SongFeatures:
     """What extraction yields for one file.
@@ -82,6 +101,9 @@ class Prediction:
     output_tokens: int = 0
     cost_usd: float = 0.0
     latency_s: float = 0.0
+    # of input_tokens, how many were read from / written to the prompt cache (Bedrock)
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
     api_calls: int = 0
     retries: int = 0
     prompt: str = ""  # the exact prompt sent (system + user), empty for the offline model

@@ -17,6 +17,7 @@ from genre_desktop.core.types import (
     Backend,
     CancelFlag,
     Prediction,
+    SetupError,
     SongError,
     SongFeatures,
 )
@@ -64,6 +65,8 @@ class EnsembleBackend:
              cancel: CancelFlag | None) -> Prediction | SongError:
         try:
             return member.classify(song, exclude_refs=exclude_refs, cancel=cancel)
+        except SetupError:
+            raise  # a set-up problem of a member stops the run (see core.types.SetupError)
         except Exception as exc:  # one member's bug must not sink the others
             return SongError("backend_failure",
                              f"The {member.name} backend failed: {type(exc).__name__}: {exc}",
