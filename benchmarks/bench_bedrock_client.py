@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import bedrock_server as bs
 
 from genre_desktop.core.backends.bedrock import BedrockBackend, BedrockConfig
-from genre_desktop.core.backends.registry import CLAUDE_3_HAIKU, ModelRegistry
+from genre_desktop.core.backends.registry import HAIKU_45, ModelRegistry
 from genre_desktop.core.reference import load_reference
 from genre_desktop.core.types import FEATURE_COLUMNS, Prediction, SongFeatures
 
@@ -43,7 +43,7 @@ def songs(n: int) -> list[tuple[SongFeatures, frozenset[str]]]:
 
 
 def backend(**kw) -> BedrockBackend:
-    base = dict(model_id=CLAUDE_3_HAIKU, backoff_base_s=0.05, backoff_max_s=0.5, max_retries=10,
+    base = dict(model_id=HAIKU_45, backoff_base_s=0.05, backoff_max_s=0.5, max_retries=10,
                 requests_per_minute=None, tokens_per_minute=None, max_pool_connections=16)
     base.update(kw)
     return BedrockBackend(BedrockConfig(**base), registry=ModelRegistry())

@@ -2,14 +2,19 @@
 
 It speaks the REST-JSON protocol the real boto3 clients use:
   runtime   POST /model/{modelId}/converse
-  control   GET  /foundation-models, GET /foundation-models/{modelIdentifier}
+  control   GET  /foundation-models, GET /foundation-models/{modelIdentifier},
+            GET  /inference-profiles; other operations go to `server.routes` hooks
+What is offered (lifecycle LEGACY/EOL, profile-only models and their us./eu./apac./global.
+profiles, prompt-cache usage, structured output, parameter checks) is in bedrock_catalog.py.
 Errors come back as AWS sends them: HTTP status, `x-amzn-ErrorType` header, JSON {"message"}.
 Every request must carry a SigV4 signature made with the fixture's throwaway keys; the server
 recomputes it with botocore's signer and answers 403 like AWS when it is missing or wrong.
 
 Behaviour is scripted per test: `server.queue(throttle(), times=5)` then `server.queue(...)`;
 when the queue is empty, `server.default` answers (a sensible genre from the prompt's few-shot
-examples). `delay_s` slows every Converse call (the pipeline benchmark uses 1.5 s).
+examples). `delay_s` slows every Converse call (the pipeline benchmark uses 1.5 s);
+`hang()` and `drop()` never answer or close without answering; `drop_rate` drops that share of
+Converse calls at random (seeded).
 
 Use it through the `bedrock_server` fixture (registered in tests/conftest.py), or
 `start_bedrock_server()` in a benchmark.
@@ -18,8 +23,11 @@ Use it through the `bedrock_server` fixture (registered in tests/conftest.py), o
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
+import random
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +37,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pytest
+from bedrock_catalog import Catalog, StatusView
 
 GENRES = ("blues", "classical", "country", "disco", "hiphop",
           "jazz", "metal", "pop", "reggae", "rock")
@@ -79,6 +88,7 @@ class Reply:
     body: Any = None  # dict -> JSON, bytes/str -> as is
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
+    action: str = ""  # "hang": accept and never answer; "drop": close with no answer
 
 
 Behaviour = Callable[[Call], Reply]
@@ -200,6 +210,16 @@ def echo_headers(status: int = 400, error_type: str = "ValidationException") -> 
     return reply
 
 
+def hang() -> Behaviour:
+    """Read the request and never answer (until the server stops): a hung endpoint."""
+    return lambda call: Reply(action="hang")
+
+
+def drop() -> Behaviour:
+    """Close the connection without an answer (botocore: ConnectionClosedError)."""
+    return lambda call: Reply(action="drop")
+
+
 def garbage_body() -> Behaviour:
     return lambda call: Reply(body=b"<html>502 Bad Gateway</html>",
                               headers={"Content-Type": "text/html"})
@@ -229,34 +249,6 @@ def sensible_answer(call: Call) -> Reply:
     else:
         genre, confidence = GENRES[sum(call.user_text.encode()) % len(GENRES)], 0.5
     return answer(answer_json(genre, confidence))(call)
-
-
-# ---- control plane ------------------------------------------------------------------------
-
-def _model_summary(model_id: str, status: str = "ACTIVE") -> dict[str, Any]:
-    provider = model_id.split(".", 1)[0]
-    return {
-        "modelArn": f"arn:aws:bedrock:{REGION}::foundation-model/{model_id}",
-        "modelId": model_id,
-        "modelName": model_id.split(".", 1)[-1],
-        "providerName": {"anthropic": "Anthropic", "mistral": "Mistral AI"}.get(provider,
-                                                                               provider),
-        "inputModalities": ["TEXT"],
-        "outputModalities": ["TEXT"],
-        "responseStreamingSupported": True,
-        "customizationsSupported": [],
-        "inferenceTypesSupported": ["ON_DEMAND"],
-        "modelLifecycle": {"status": status},
-    }
-
-
-DEFAULT_MODELS = (
-    "mistral.mixtral-8x7b-instruct-v0:1",
-    "anthropic.claude-3-haiku-20240307-v1:0",
-    "anthropic.claude-3-5-sonnet-20240620-v1:0",
-    "anthropic.claude-3-5-sonnet-20241022-v2:0",
-    "amazon.titan-text-express-v1",
-)
 
 
 # ---- the server ---------------------------------------------------------------------------
@@ -293,7 +285,12 @@ class BedrockServer:
         self.delay_s = delay_s  # added to every Converse call
         self.calls: list[Call] = []
         self.default: Behaviour = sensible_answer
-        self.models: dict[str, str] = {m: "ACTIVE" for m in DEFAULT_MODELS}
+        # Models, lifecycle, profiles, prompt cache: tests/bedrock_catalog.py
+        self.catalog = Catalog()
+        self.models = StatusView(self.catalog)  # model ID -> ACTIVE | LEGACY | EOL
+        self.drop_rate = 0.0  # share of Converse calls dropped without an answer
+        self._rng = random.Random(1234)
+        self.stopping = threading.Event()  # releases hung calls
         self.secrets = {ACCESS_KEY: SECRET_KEY}
         # Extra control-plane operations (tests/bedrock_batch_server.py): each hook answers a
         # signed call it knows, else None.
@@ -341,6 +338,7 @@ class BedrockServer:
         return self
 
     def stop(self) -> None:
+        self.stopping.set()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -364,25 +362,45 @@ class BedrockServer:
                          "you provided.")(call)
         behaviour = self._next(call.operation)
         if behaviour is not None:
-            return behaviour(call)
-        for hook in self.hooks if call.operation == "unknown" else ():
-            hooked = hook(call)
-            if hooked is not None:
-                return hooked
+            reply = behaviour(call)
+        elif call.operation == "converse":
+            refused = self.catalog.refuse(call.model_id, call.body or {})
+            if refused is not None:
+                reply = error(*refused)(call)
+            else:
+                reply = self.default(call)
+                reply.delay_s += self.delay_s
+        elif call.operation == "list_models":
+            reply = Reply(body=self.catalog.list_models())
+        elif call.operation == "get_model":
+            found = self.catalog.get_model(call.model_id)
+            reply = error(*found)(call) if isinstance(found, tuple) else Reply(body=found)
+        elif call.operation == "list_profiles":
+            reply = Reply(body=self.catalog.list_profiles())
+        else:
+            for hook in self.hooks:
+                hooked = hook(call)
+                if hooked is not None:
+                    return hooked
+            return error(404, "UnknownOperationException", "Unknown operation")(call)
         if call.operation == "converse":
-            reply = self.default(call)
-            reply.delay_s += self.delay_s
-            return reply
-        if call.operation == "list_models":
-            return Reply(body={"modelSummaries": [_model_summary(m, s)
-                                                  for m, s in self.models.items()]})
-        if call.operation == "get_model":
-            if call.model_id not in self.models:
-                return error(404, "ResourceNotFoundException",
-                             "The specified model identifier is not found.")(call)
-            return Reply(body={"modelDetails": _model_summary(call.model_id,
-                                                              self.models[call.model_id])})
-        return error(404, "UnknownOperationException", "Unknown operation")(call)
+            reply = self._finish_converse(call, reply)
+        return reply
+
+    def _finish_converse(self, call: Call, reply: Reply) -> Reply:
+        """Prompt-cache usage on a served answer; a random drop when drop_rate is set."""
+        if self.drop_rate and not reply.action:
+            with self._lock:
+                dropped = self._rng.random() < self.drop_rate
+            if dropped:
+                return Reply(action="drop")
+        body = reply.body
+        if reply.status == 200 and isinstance(body, dict) and isinstance(body.get("usage"), dict):
+            usage = body["usage"]
+            body["usage"] = {**usage, **self.catalog.usage(
+                call.model_id, call.body or {}, int(usage.get("inputTokens", 0)),
+                int(usage.get("outputTokens", 0)))}
+        return reply
 
 
 class _Server(ThreadingHTTPServer):
@@ -411,6 +429,8 @@ class _Handler(BaseHTTPRequestHandler):
             operation = "list_models"
         elif self.command == "GET" and len(parts) == 2 and parts[0] == "foundation-models":
             operation, model_id = "get_model", unquote(parts[1])
+        elif self.command == "GET" and parts == ["inference-profiles"]:
+            operation = "list_profiles"
         try:
             body = json.loads(raw) if raw else None
         except ValueError:
@@ -423,6 +443,15 @@ class _Handler(BaseHTTPRequestHandler):
                     service=service, at=time.monotonic())
         reply = self.owner.handle(call)
         call.reply = reply
+        if reply.action == "hang":
+            self.owner.stopping.wait(600)
+            self.close_connection = True
+            return
+        if reply.action == "drop":
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
         if reply.delay_s > 0:
             time.sleep(reply.delay_s)
         payload = reply.body

@@ -112,7 +112,7 @@ def test_bedrock_run_from_the_window(qtbot, main_window, secret_service, bedrock
 
     w = main_window
     _make_keyring_profile(qtbot, w, "bedrock-run")
-    model = "anthropic.claude-3-haiku-20240307-v1:0"
+    model = "anthropic.claude-haiku-4-5-20251001-v1:0"
     w.settings.save_backend_choice(BackendChoice(
         backend="bedrock", profile="bedrock-run", region="us-east-1", model=model,
         endpoint_url=bedrock_server.url))

@@ -21,13 +21,20 @@ from test_bedrock_client import fast_config
 
 from genre_desktop.core.backends.bedrock import BedrockBackend
 from genre_desktop.core.backends.registry import (
-    CLAUDE_3_HAIKU,
-    CLAUDE_35_SONNET_V2,
+    HAIKU_45,
     MIXTRAL_8X7B,
+    SONNET_45,
     ModelRegistry,
 )
 from genre_desktop.core.reference import load_reference
-from genre_desktop.core.types import FEATURE_COLUMNS, GENRES, Prediction, SongError, SongFeatures
+from genre_desktop.core.types import (
+    FEATURE_COLUMNS,
+    GENRES,
+    Prediction,
+    SetupError,
+    SongError,
+    SongFeatures,
+)
 
 SONG_PATH = "/home/someone/Music/metal/metal.00042.wav"
 
@@ -54,16 +61,17 @@ def test_default_answer_is_a_full_prediction_with_usage_and_cost(bedrock_server,
     call = bedrock_server.converse_calls()[-1]
     # the server answers with its few-shot examples' majority label: a k-NN vote
     assert pred.predicted_genre in GENRES and pred.backend == "bedrock"
-    assert pred.model == CLAUDE_3_HAIKU
+    assert pred.model == f"us.{HAIKU_45}"  # the bare ID resolved to the region's profile
     assert 0.0 <= pred.confidence <= 1.0 and pred.reasoning and pred.key_indicators
     assert pred.alternative_genres and all(g in GENRES for g, _ in pred.alternative_genres)
-    # usage from the response, priced with the registry (Haiku: $0.00025 in, $0.00125 out /1k)
+    # usage from the response, priced with the registry (Haiku 4.5: $1 in, $5 out per 1M, +10%
+    # through a us. profile rather than global.)
     reply = json.loads(pred.raw_response)
     assert reply["predicted_genre"] == pred.predicted_genre
     assert pred.input_tokens == len(call.prompt_text) // 4
     assert pred.output_tokens == len(pred.raw_response) // 4
-    assert pred.cost_usd == pytest.approx(
-        pred.input_tokens * 0.00025 / 1000 + pred.output_tokens * 0.00125 / 1000)
+    assert pred.cost_usd > 0 and pred.cost_usd == pytest.approx(
+        (pred.input_tokens * 1.0 + pred.output_tokens * 5.0) * 1.1 / 1_000_000)
     assert pred.api_calls == 1 and pred.retries == 0 and pred.latency_s > 0
     # the exact prompt that was sent, and nothing of the file's path or name in it
     assert call.system_text in pred.prompt and call.user_text in pred.prompt
@@ -75,7 +83,8 @@ def test_default_answer_is_a_full_prediction_with_usage_and_cost(bedrock_server,
 def test_cost_follows_the_model_prices(bedrock_server, song):
     features, own_file, _ = song
     bedrock_server.queue(genre_answer("jazz"), times=1)
-    sonnet = BedrockBackend(fast_config(model_id=CLAUDE_35_SONNET_V2), registry=ModelRegistry())
+    sonnet = BedrockBackend(fast_config(model_id=f"global.{SONNET_45}", prompt_cache=False),
+                            registry=ModelRegistry())
     pred = sonnet.classify(features, exclude_refs=frozenset({own_file}))
     assert isinstance(pred, Prediction)
     assert pred.cost_usd == pytest.approx((pred.input_tokens * 3 + pred.output_tokens * 15)
@@ -89,7 +98,8 @@ def test_cost_follows_the_model_prices(bedrock_server, song):
 
 def test_prices_come_from_the_users_override_file(bedrock_server, song, tmp_path):
     (tmp_path / "models.toml").write_text(
-        f'[models."{CLAUDE_3_HAIKU}"]\ninput_per_1k = 1.0\noutput_per_1k = 2.0\n'
+        f'[models."{HAIKU_45}"]\ninput_per_1k = 1.0\noutput_per_1k = 2.0\n'
+        "regional_premium = 0.0\n"
         "max_tokens = 321\n")
     features, own_file, _ = song
     backend = BedrockBackend(fast_config(), registry=ModelRegistry.load(tmp_path))
@@ -157,14 +167,15 @@ def test_malformed_json_is_salvaged_or_an_error_never_an_exception(bedrock_serve
         assert result.stage == "classify" and result.raw_text.startswith('{"predicted_genre"')
 
 
-def test_access_denied_song_error(bedrock_server, song):
+def test_access_denied_is_a_set_up_error_with_the_console_hint(bedrock_server, song):
     from bedrock_server import access_denied
 
     features, own_file, _ = song
     bedrock_server.queue(access_denied(), times=3)
-    result = BedrockBackend(fast_config()).classify(features, exclude_refs=frozenset({own_file}))
-    assert isinstance(result, SongError) and result.reason == "access_denied"
-    assert "model access" in result.message.lower() and bedrock_server.count() == 1
+    with pytest.raises(SetupError) as caught:
+        BedrockBackend(fast_config()).classify(features, exclude_refs=frozenset({own_file}))
+    assert caught.value.reason == "access_denied"
+    assert "model access" in caught.value.hint.lower() and bedrock_server.count() == 1
 
 
 def test_mixtral_classifies_without_a_system_block(bedrock_server, song):

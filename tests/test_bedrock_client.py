@@ -25,13 +25,13 @@ from fake_clock import FakeClock
 
 from genre_desktop.core.backends.bedrock import BedrockBackend, BedrockConfig, make_client
 from genre_desktop.core.backends.ratelimit import RateLimiter, shared_limiter
-from genre_desktop.core.backends.registry import CLAUDE_3_HAIKU, MIXTRAL_8X7B
-from genre_desktop.core.types import SongError
+from genre_desktop.core.backends.registry import HAIKU_45, MIXTRAL_8X7B
+from genre_desktop.core.types import SetupError, SongError
 
 
 def fast_config(**kw) -> BedrockConfig:
     """Real retry logic with millisecond backoff so the tests stay quick."""
-    base = dict(model_id=CLAUDE_3_HAIKU, retry_mode="standard", botocore_attempts=1,
+    base = dict(model_id=HAIKU_45, retry_mode="standard", botocore_attempts=1,
                 max_retries=4, backoff_base_s=0.01, backoff_max_s=0.05, read_timeout_s=10.0,
                 requests_per_minute=None, tokens_per_minute=None)
     base.update(kw)
@@ -56,7 +56,11 @@ def test_standard_endpoint_env_vars_reach_the_local_server(bedrock_server: Bedro
     assert call.signed and call.signature_ok
     assert call.headers["authorization"].startswith(f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/")
     assert (call.region, call.service) == ("us-east-1", "bedrock")
-    assert call.model_id == CLAUDE_3_HAIKU
+    # the bare Haiku 4.5 ID needs an inference profile: resolved to the region's us. one
+    assert call.model_id == f"us.{HAIKU_45}" and backend.model == f"us.{HAIKU_45}"
+    assert any(f"us.{HAIKU_45}" in n for n in backend.notices)
+    assert bedrock_server.count("list_profiles") == 1
+    # Claude 4.5 rejects temperature together with top_p: only temperature goes
     assert call.body["inferenceConfig"] == {"maxTokens": 1024, "temperature": 0.1}
     assert call.system_text == "You classify music."
 
@@ -113,20 +117,24 @@ def test_botocore_retries_inside_a_call_are_counted(bedrock_server):
 ])
 def test_access_denied_and_validation_errors_are_never_retried(bedrock_server, behaviour, reason):
     bedrock_server.queue(behaviour, times=5)
-    # botocore may retry too (3 attempts): neither layer may retry these
+    # botocore may retry too (3 attempts): neither layer may retry these, and every song would
+    # fail alike: a set-up error that stops the run
     backend = BedrockBackend(fast_config(botocore_attempts=3, max_retries=4))
-    response, attempts = backend.converse(request(backend))
-    assert isinstance(response, SongError) and response.reason == reason
-    assert attempts == 1 and bedrock_server.count() == 1
-    assert ACCESS_KEY not in response.message
+    with pytest.raises(SetupError) as caught:
+        backend.converse(request(backend))
+    assert caught.value.reason == reason and caught.value.hint
+    assert bedrock_server.count() == 1
+    assert ACCESS_KEY not in str(caught.value)
 
 
 def test_a_wrong_secret_fails_the_signature_check_and_is_not_retried(bedrock_server):
     bedrock_server.secrets = {ACCESS_KEY: "not-the-secret-boto3-signed-with"}
     backend = BedrockBackend(fast_config())
-    response, attempts = backend.converse(request(backend))
-    assert isinstance(response, SongError) and response.reason == "access_denied"
-    assert attempts == 1 and bedrock_server.count() == 1
+    with pytest.raises(SetupError) as caught:
+        backend.converse(request(backend))
+    assert caught.value.reason == "bad_credentials"
+    # caught by the pre-flight's one control-plane call: no Converse request at all
+    assert len(bedrock_server.calls) == 1 and bedrock_server.count() == 0
     assert not bedrock_server.calls[-1].signature_ok
 
 
@@ -151,9 +159,15 @@ def test_an_unreadable_http_body_is_an_error_value(bedrock_server):
     assert bedrock_server.count() == 1
 
 
-def test_unreachable_endpoint_is_an_error_value(bedrock_server):
+def test_unreachable_endpoint_stops_at_set_up_and_is_retried_per_call(bedrock_server):
     backend = BedrockBackend(fast_config(endpoint_url="http://127.0.0.1:9", max_retries=1,
                                          connect_timeout_s=1.0))
+    with pytest.raises(SetupError) as caught:  # the pre-flight finds nothing there
+        backend.converse(request(backend))
+    assert caught.value.reason == "unreachable"
+    # past the pre-flight (it went away mid-run) it is an error value after the retries
+    backend = BedrockBackend(fast_config(endpoint_url="http://127.0.0.1:9", max_retries=1,
+                                         connect_timeout_s=1.0, preflight=False))
     response, attempts = backend.converse(request(backend))
     assert isinstance(response, SongError) and response.reason == "unreachable"
     assert attempts == 2
@@ -192,7 +206,7 @@ def test_one_limiter_per_profile_region_and_model_shared_by_backends(bedrock_ser
         backend.client()
     assert a._limiter is b._limiter
     assert a._limiter is not c._limiter
-    assert a._limiter is shared_limiter(None, "us-east-1", CLAUDE_3_HAIKU, 100, 50_000)
+    assert a._limiter is shared_limiter(None, "us-east-1", HAIKU_45, 100, 50_000)
 
 
 def test_many_workers_share_one_client_and_count_their_own_attempts(bedrock_server):
@@ -228,7 +242,7 @@ def test_a_scripted_answer_round_trips(bedrock_server):
 @pytest.mark.parametrize("mode", ["standard", "adaptive"])
 def test_botocore_retry_modes_ride_out_a_throttle(bedrock_server, mode):
     # Shipped settings (standard mode, 3 attempts per call, our loop around it) and adaptive.
-    backend = BedrockBackend(BedrockConfig(CLAUDE_3_HAIKU, backoff_base_s=0.01, retry_mode=mode,
+    backend = BedrockBackend(BedrockConfig(HAIKU_45, backoff_base_s=0.01, retry_mode=mode,
                                            requests_per_minute=None, tokens_per_minute=None))
     assert backend.config.botocore_attempts == 3
     bedrock_server.queue(throttle())
@@ -265,7 +279,8 @@ def test_the_token_budget_is_charged_the_real_usage_once(bedrock_server):
     used = response["usage"]["inputTokens"] + response["usage"]["outputTokens"]
     assert limiter.available_tokens == pytest.approx(100_000 - used)
     bedrock_server.queue(access_denied())  # a failed call costs the budget nothing
-    backend.converse(request(backend))
+    with pytest.raises(SetupError):
+        backend.converse(request(backend))
     assert limiter.available_tokens == pytest.approx(100_000 - used)
 
 
@@ -276,7 +291,8 @@ def test_the_token_budget_is_charged_the_real_usage_once(bedrock_server):
 def test_a_malformed_region_or_endpoint_is_a_config_error_not_a_crash(
         bedrock_server: BedrockServer, setting: str, value: str, word: str):
     backend = BedrockBackend(fast_config(**{setting: value}))
-    response, attempts = backend.converse(request(backend))
-    assert isinstance(response, SongError) and response.reason == "bad_config", response
-    assert word in response.message and "region and the endpoint" in response.message
-    assert attempts == 0 and bedrock_server.converse_calls() == []
+    with pytest.raises(SetupError) as caught:
+        backend.converse(request(backend))
+    assert caught.value.reason == "bad_config"
+    assert word in str(caught.value) and "region" in caught.value.hint
+    assert bedrock_server.calls == []

@@ -6,7 +6,7 @@ import pytest
 from bedrock_server import access_denied, error
 
 from genre_desktop.cli import main
-from genre_desktop.core.backends.registry import CLAUDE_3_HAIKU, MIXTRAL_8X7B
+from genre_desktop.core.backends.registry import HAIKU_45, MIXTRAL_8X7B
 from genre_desktop.core.setupcheck import FAIL, PASS, SKIP, all_passed, run_checks
 
 STEPS = ["credentials", "bedrock_reachable", "model_access", "feature_extraction", "prompt",
@@ -24,7 +24,8 @@ def test_every_step_passes_against_the_server(bedrock_server):
     assert all_passed(results), [(r.name, r.reason) for r in results if r.status != PASS]
     steps = by_name(results)
     assert "env" in steps["credentials"].reason and "us-east-1" in steps["credentials"].reason
-    assert "5 text models" in steps["bedrock_reachable"].reason
+    listed = len(bedrock_server.catalog.list_models()["modelSummaries"])
+    assert f"{listed} text models" in steps["bedrock_reachable"].reason
     assert "ACTIVE" in steps["model_access"].reason
     assert "58 features" in steps["feature_extraction"].reason
     assert MIXTRAL_8X7B in steps["inference"].reason and "$" in steps["inference"].reason
@@ -35,7 +36,7 @@ def test_every_step_passes_against_the_server(bedrock_server):
 
 
 def test_the_cli_prints_each_step_and_exits_zero(bedrock_server, capsys):
-    assert main(["check", "--model", CLAUDE_3_HAIKU, "--region", "us-east-1"]) == 0
+    assert main(["check", "--model", HAIKU_45, "--region", "us-east-1"]) == 0
     out = capsys.readouterr().out
     for step in STEPS:
         assert f"[PASS] {step}:" in out
@@ -51,22 +52,40 @@ def test_a_model_the_region_does_not_offer_fails_with_a_hint(bedrock_server, cap
 
 def test_denied_model_access_fails_the_inference_with_the_console_hint(bedrock_server):
     bedrock_server.queue(access_denied(), times=5)
-    steps = by_name(run_checks(model=CLAUDE_3_HAIKU, region="us-west-2"))
+    steps = by_name(run_checks(model=HAIKU_45, region="us-west-2"))
     assert steps["inference"].status == FAIL and "access_denied" in steps["inference"].reason
     assert "#/modelaccess" in steps["inference"].hint and "us-west-2" in steps["inference"].hint
     assert bedrock_server.count() == 1  # access denied is not retried
 
 
-def test_a_legacy_model_fails_model_access(bedrock_server):
+def test_a_legacy_model_warns_with_its_end_of_life_date_and_goes_on(bedrock_server):
     bedrock_server.models[MIXTRAL_8X7B] = "LEGACY"
+    bedrock_server.catalog.offers[MIXTRAL_8X7B].eol_date = "2027-03-01"
     steps = by_name(run_checks(model=MIXTRAL_8X7B))
-    assert steps["model_access"].status == FAIL and "LEGACY" in steps["model_access"].reason
+    access = steps["model_access"]
+    assert access.status == PASS and "LEGACY" in access.reason and "2027-03-01" in access.reason
+    assert steps["inference"].status == PASS
+
+
+def test_an_end_of_life_model_fails_model_access_without_a_request(bedrock_server):
+    steps = by_name(run_checks(model="anthropic.claude-3-haiku-20240307-v1:0"))
+    assert steps["model_access"].status == FAIL
+    assert "end of life" in steps["model_access"].reason
+    assert "2026-09-10" in steps["model_access"].reason
+    assert bedrock_server.count() == 0
+
+
+def test_a_bare_profile_only_id_is_checked_through_its_profile(bedrock_server):
+    steps = by_name(run_checks(model=HAIKU_45))
+    assert f"through us.{HAIKU_45}" in steps["model_access"].reason
+    assert steps["inference"].status == PASS and f"us.{HAIKU_45}" in steps["inference"].reason
+    assert bedrock_server.converse_calls()[-1].model_id == f"us.{HAIKU_45}"
 
 
 def test_listing_denied_fails_reachability_and_skips_model_access(bedrock_server):
     bedrock_server.queue(error(403, "AccessDeniedException", "not authorized to perform "
                                "bedrock:ListFoundationModels"), op="list_models")
-    steps = by_name(run_checks(model=CLAUDE_3_HAIKU))
+    steps = by_name(run_checks(model=HAIKU_45))
     assert steps["bedrock_reachable"].status == FAIL
     assert "ListFoundationModels" in steps["bedrock_reachable"].hint
     assert steps["model_access"].status == SKIP

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import pytest
-from bedrock_server import access_denied, genre_answer
+from bedrock_server import access_denied, genre_answer, validation_error
 from test_bedrock_client import fast_config
 
 from genre_desktop.core.backends.bedrock import BedrockBackend
 from genre_desktop.core.backends.ensemble import EnsembleBackend, member_distribution
 from genre_desktop.core.backends.local import LocalBackend
 from genre_desktop.core.reference import load_reference
-from genre_desktop.core.types import FEATURE_COLUMNS, GENRES, Prediction, SongError, SongFeatures
+from genre_desktop.core.types import (
+    FEATURE_COLUMNS,
+    GENRES,
+    Prediction,
+    SetupError,
+    SongError,
+    SongFeatures,
+)
+
+TOO_LONG = validation_error("Input is too long for requested model.")
 
 ROW = 620  # a reference row; the song is that row, left out of training and examples
 
@@ -76,6 +85,7 @@ def test_llm_distribution_is_rescaled_when_it_sums_over_one():
 def test_real_members_vote_and_keep_their_answers(bedrock_server, local_backend, song):
     features, own_file, _label = song
     llm = BedrockBackend(fast_config())
+    llm.prepare()  # as runs.build_backend does: the bare ID resolves to its profile first
     bedrock_server.queue(genre_answer("country", 0.55))
     ensemble = EnsembleBackend([local_backend, llm])
     result = ensemble.classify(features, exclude_refs=frozenset({own_file}))
@@ -97,18 +107,27 @@ def test_real_members_vote_and_keep_their_answers(bedrock_server, local_backend,
 
 def test_a_failing_llm_leaves_the_local_vote(bedrock_server, local_backend, song):
     features, own_file, _ = song
-    bedrock_server.queue(access_denied())
+    bedrock_server.queue(TOO_LONG)  # a per-song failure: the set-up ones stop the run
     result = EnsembleBackend([local_backend, BedrockBackend(fast_config())]).classify(
         features, exclude_refs=frozenset({own_file}))
     assert isinstance(result, Prediction)
     assert [m.backend for m in result.members] == ["local"]
     assert result.predicted_genre == result.members[0].predicted_genre
-    assert "bedrock failed (access_denied)" in result.reasoning
+    assert "bedrock failed (invalid_request)" in result.reasoning
+
+
+def test_a_set_up_problem_of_the_llm_stops_the_ensemble(bedrock_server, local_backend, song):
+    features, own_file, _ = song
+    bedrock_server.queue(access_denied())
+    with pytest.raises(SetupError) as caught:
+        EnsembleBackend([local_backend, BedrockBackend(fast_config())]).classify(
+            features, exclude_refs=frozenset({own_file}))
+    assert caught.value.reason == "access_denied"
 
 
 def test_every_member_failing_is_an_error(bedrock_server, song):
     features, own_file, _ = song
-    bedrock_server.queue(access_denied())
+    bedrock_server.queue(TOO_LONG)
     bad = dict(features.features)
     bad["tempo"] = float("nan")
     broken = SongFeatures(path="/x/y.wav", features=bad, duration_s=30.0, analysed_s=30.0)

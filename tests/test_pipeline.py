@@ -188,7 +188,7 @@ def test_throttle_storm_slows_the_run_but_fails_no_song(gtzan_dir, bedrock_serve
     storm = 6  # botocore's adaptive mode backs off hard after 429s: a small storm is slow enough
     bedrock_server.queue(throttle(), times=storm)  # every request 429s until the storm is over
     backend = BedrockBackend(BedrockConfig(
-        "anthropic.claude-3-haiku-20240307-v1:0", region="us-east-1", backoff_base_s=0.05,
+        "anthropic.claude-haiku-4-5-20251001-v1:0", region="us-east-1", backoff_base_s=0.05,
         backoff_max_s=0.3, max_retries=8, requests_per_minute=None, tokens_per_minute=None))
     with RunStore.create(songs, settings={}) as store:
         summary = run_pipeline(songs, backend, store, Settings(workers=3, extract_workers=1))

@@ -9,17 +9,21 @@ shows them as they arrive through `on_step`.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from genre_desktop.core.backends.bedrock_errors import CHOOSE_MODEL, model_access_hint
+from genre_desktop.core.backends.discovery import control_client, resolve_model_id
 from genre_desktop.core.backends.registry import (
     DEFAULT_MODEL,
     ModelRegistry,
     base_model_id,
     is_inference_profile,
 )
+from genre_desktop.core.types import CancelFlag, SetupError
 
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 
@@ -40,9 +44,13 @@ class StepResult:
         return asdict(self)
 
 
-def _access_hint(region: str) -> str:
-    return ("Request access to the model in the Bedrock console, Model access page: "
-            f"https://{region}.console.aws.amazon.com/bedrock/home?region={region}#/modelaccess")
+def _bounded(reason: str, exc: Exception, timeout_s: float) -> str:
+    """Say that a timeout was ours: one attempt, short timeouts."""
+    from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
+
+    if isinstance(exc, (ReadTimeoutError, ConnectTimeoutError)):
+        return f"No answer within {timeout_s:g} s (one attempt, no retries)."
+    return reason
 
 
 def _client_error(exc: Exception) -> tuple[str, str]:
@@ -73,14 +81,23 @@ def run_checks(
     endpoint_url: str | None = None,
     clip: str | None = None,
     on_step: Callable[[StepResult], None] | None = None,
-    timeout_s: float = 30.0,
+    timeout_s: float = 10.0,
+    cancel: CancelFlag | None = None,
 ) -> list[StepResult]:
-    """Run every step (later steps are skipped when what they need failed)."""
+    """Run every step (later steps are skipped when what they need failed).
+
+    Each AWS step makes one attempt with `timeout_s` connect and read timeouts, so the check
+    ends in about four timeouts at worst, whatever the endpoint does."""
     from genre_desktop.core.credentials import CredentialsError, describe_credentials, make_session
     from genre_desktop.core.types import SongFeatures
 
-    model = model or DEFAULT_MODEL
+    model = (model or DEFAULT_MODEL).strip()
     results: list[StepResult] = []
+    try:
+        registry = ModelRegistry.load()
+        registry_problem = ""
+    except (OSError, ValueError) as exc:  # a broken models.toml: say so in model_access
+        registry, registry_problem = ModelRegistry(), str(exc)
 
     def record(name: str, started: float, status: str, reason: str, hint: str = "") -> None:
         step = StepResult(name, status, reason, hint, time.monotonic() - started)
@@ -110,7 +127,7 @@ def run_checks(
                "Check ~/.aws/config and ~/.aws/credentials.")
     the_region = session.region_name if session is not None else (region or "us-east-1")
 
-    # 2. Bedrock reachable (control plane)
+    # 2. Bedrock reachable (control plane): one attempt with short timeouts
     t0 = time.monotonic()
     listed: dict[str, str] | None = None
     control = None
@@ -118,12 +135,8 @@ def run_checks(
         record("bedrock_reachable", t0, SKIP, "Needs credentials.")
     else:
         try:
-            from botocore.config import Config
-
-            control = session.client(
-                "bedrock", endpoint_url=endpoint_url or None,
-                config=Config(connect_timeout=timeout_s, read_timeout=timeout_s,
-                              retries={"mode": "standard", "total_max_attempts": 2}))
+            control = control_client(session, endpoint_url, connect_s=timeout_s,
+                                     read_s=timeout_s)
             summaries = control.list_foundation_models(byOutputModality="TEXT")["modelSummaries"]
             listed = {s["modelId"]: (s.get("modelLifecycle") or {}).get("status", "")
                       for s in summaries}
@@ -135,12 +148,21 @@ def run_checks(
                     if "AccessDenied" in code or "Unrecognized" in code else
                     "Check the network, the region (Bedrock is not in every region) and any "
                     "endpoint setting.")
-            record("bedrock_reachable", t0, FAIL, f"{code}: {msg}".strip(": "), hint)
+            record("bedrock_reachable", t0, FAIL, _bounded(f"{code}: {msg}".strip(": "), exc,
+                                                           timeout_s), hint)
 
-    # 3. model access
+    # 3. model access: lifecycle (registry, then GetFoundationModel) and profile resolution
     t0 = time.monotonic()
     base = base_model_id(model)
-    if control is None or listed is None:
+    info = registry.get(model)
+    call_id = model  # what the inference step calls: a resolved profile for a bare ID
+    if registry_problem:
+        record("model_access", t0, FAIL, f"The model overrides cannot be used: "
+               f"{registry_problem}", "Fix or remove models.toml in the config folder.")
+    elif info.retired:
+        record("model_access", t0, FAIL, f"{info.label} ({base}) reached its end of life on "
+               f"Bedrock on {info.eol_date or 'a past date'}.", CHOOSE_MODEL)
+    elif control is None or listed is None:
         record("model_access", t0, SKIP, "Needs Bedrock to be reachable.")
     elif model.startswith("arn:") and "." not in base:
         # application inference profiles and provisioned models name no foundation model
@@ -148,22 +170,34 @@ def run_checks(
                "the inference step checks it.")
     elif base not in listed:
         record("model_access", t0, FAIL, f"{base} is not offered in {the_region}.",
-               "Pick another model or region; `aws bedrock list-foundation-models` shows them.")
+               "Pick another model or region; `genre-desktop models` lists them.")
     else:
         try:
             details = control.get_foundation_model(modelIdentifier=base)["modelDetails"]
             status = (details.get("modelLifecycle") or {}).get("status", "")
-            if status == "ACTIVE":
-                kind = "inference profile over " if is_inference_profile(model) else ""
-                record("model_access", t0, PASS, f"{kind}{details.get('modelName', base)} is "
-                       f"listed and ACTIVE (the inference step proves access is granted).")
+            resolution = resolve_model_id(control, model, the_region, info, details)
+            call_id = resolution.model_id
+            via = f" through {call_id}" if call_id != model else ""
+            kind = "inference profile over " if is_inference_profile(model) else ""
+            name = details.get("modelName", base)
+            if status == "LEGACY":
+                eol = (details.get("modelLifecycle") or {}).get("endOfLifeTime")
+                when = eol.date().isoformat() if hasattr(eol, "date") else info.eol_date
+                record("model_access", t0, PASS, f"Warning: {kind}{name} is LEGACY"
+                       f"{' (end of life ' + when + ')' if when else ''}; it still works"
+                       f"{via}. Choose a current model before then.")
+            elif status == "ACTIVE":
+                record("model_access", t0, PASS, f"{kind}{name} is listed and ACTIVE{via} "
+                       f"(the inference step proves access is granted).")
             else:
                 record("model_access", t0, FAIL, f"{base} is {status or 'not active'}.",
-                       "Legacy models stop serving; choose a current model.")
+                       CHOOSE_MODEL)
+        except SetupError as exc:
+            record("model_access", t0, FAIL, exc.message, exc.hint)
         except Exception as exc:
             code, msg = _client_error(exc)
             record("model_access", t0, FAIL, f"{code}: {msg}".strip(": "),
-                   _access_hint(the_region))
+                   model_access_hint(the_region))
 
     # 4. feature extraction (no AWS needed)
     t0 = time.monotonic()
@@ -202,7 +236,7 @@ def run_checks(
             record("prompt", t0, FAIL, f"{type(exc).__name__}: {exc}",
                    "The prompt templates in resources/ may be damaged; reinstall.")
 
-    # 6. one inference
+    # 6. one inference: one attempt, bounded by timeout_s (a hung endpoint cannot stall it)
     t0 = time.monotonic()
     if session is None or features is None or prompt is None:
         record("inference", t0, SKIP, "Needs credentials, features and a prompt.")
@@ -210,24 +244,41 @@ def run_checks(
         from genre_desktop.core.backends.bedrock import BedrockBackend, BedrockConfig
         from genre_desktop.core.types import SongError
 
+        if call_id == model and not registry_problem:
+            # model_access did not get to resolve it (no listing): the registry still knows
+            with contextlib.suppress(Exception):
+                call_id = resolve_model_id(
+                    control or control_client(session, endpoint_url, connect_s=timeout_s,
+                                              read_s=timeout_s),
+                    model, the_region, registry.get(model), None).model_id
         backend = BedrockBackend(
-            BedrockConfig(model_id=model, profile=profile, region=the_region,
-                          endpoint_url=endpoint_url, read_timeout_s=max(timeout_s, 60.0),
-                          max_retries=2, backoff_base_s=0.5, retry_mode="standard"),
-            registry=ModelRegistry.load())
+            BedrockConfig(model_id=call_id, profile=profile, region=the_region,
+                          endpoint_url=endpoint_url, connect_timeout_s=timeout_s,
+                          read_timeout_s=timeout_s, botocore_attempts=1, max_retries=0,
+                          retry_mode="standard", preflight=False,
+                          requests_per_minute=None, tokens_per_minute=None),
+            registry=registry)
         song = SongFeatures(path="", features=features, duration_s=30.0, analysed_s=30.0)
-        answer = backend.classify(song)
+        try:
+            answer = backend.classify(song, cancel=cancel)
+        except SetupError as exc:
+            answer = SongError(exc.reason, exc.message, stage="classify")
+            hint = exc.hint
+        else:
+            hint = ""
         if isinstance(answer, SongError):
-            hint = _access_hint(the_region) if answer.reason == "access_denied" else ""
             if answer.reason in ("unparseable_answer", "unknown_genre", "truncated_answer",
                                  "refusal"):
                 hint = "The model answered but not in the expected JSON; try another model."
+            if answer.reason in ("timeout", "unreachable", "connection_lost"):
+                hint = (f"One attempt with a {timeout_s:g} s timeout (the check does not "
+                        "retry); a run retries. Check the endpoint and network.")
             record("inference", t0, FAIL, f"{answer.reason}: {answer.message}", hint)
         else:
             record("inference", t0, PASS,
-                   f"{model} answered {answer.predicted_genre} ({answer.confidence:.0%}) in "
-                   f"{answer.latency_s:.1f} s; {answer.input_tokens}+{answer.output_tokens} "
-                   f"tokens, ${answer.cost_usd:.5f}.")
+                   f"{backend.model} answered {answer.predicted_genre} ({answer.confidence:.0%})"
+                   f" in {answer.latency_s:.1f} s; {answer.input_tokens}+{answer.output_tokens}"
+                   f" tokens, ${answer.cost_usd:.5f}.")
     return results
 
 

@@ -268,6 +268,8 @@ class BedrockBackend:
         from genre_desktop.core.credentials import CredentialsError
 
         client = self.client()
+        if request.get("modelId") == self.requested != self.model:
+            request = {**request, "modelId": self.model}  # built before the profile resolved
         estimate = request_estimate(request, self.max_tokens)
         attempts = attempt = 0
         while True:
