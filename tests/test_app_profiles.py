@@ -126,7 +126,8 @@ def test_bedrock_run_from_the_window(qtbot, main_window, secret_service, bedrock
     assert len(results) == 3
     assert all(r.ok for r in results), [r.error for r in results]
     assert {r.prediction.backend for r in results} == {"bedrock"}
-    assert {r.prediction.model for r in results} == {model}
+    # the bare Haiku 4.5 ID needs an inference profile: the run used the region's us. one
+    assert {r.prediction.model for r in results} == {f"us.{model}"}
     assert all(r.prediction.cost_usd > 0 and r.prediction.input_tokens > 2000 for r in results)
     assert bedrock_server.count("converse") >= 3
     for call in bedrock_server.converse_calls():
