@@ -3,7 +3,7 @@
 It speaks the REST-JSON protocol the real boto3 clients use:
   runtime   POST /model/{modelId}/converse
   control   GET  /foundation-models, GET /foundation-models/{modelIdentifier},
-            GET  /inference-profiles; other operations go to `server.routes` hooks
+            GET  /inference-profiles; other operations go to `server.hooks`
 What is offered (lifecycle LEGACY/EOL, profile-only models and their us./eu./apac./global.
 profiles, prompt-cache usage, structured output, parameter checks) is in bedrock_catalog.py.
 Errors come back as AWS sends them: HTTP status, `x-amzn-ErrorType` header, JSON {"message"}.
