@@ -30,7 +30,7 @@ from genre_desktop.core.settings import Settings
 from genre_desktop.core.types import FEATURE_COLUMNS, GENRES, SongFeatures
 
 ROLE = "arn:aws:iam::123456789012:role/GenreDesktopBatch"
-MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
+MODEL = "amazon.nova-lite-v1:0"  # on demand by its bare ID (Claude 3 Haiku is retired)
 
 
 def make_songs(folder: Path, per_genre: int) -> list[Path]:
