@@ -54,6 +54,19 @@ def test_review_correct_write_and_undo_mp3_and_flac(qtbot, main_window, tmp_path
     w.results.setCurrentWidget(tab)
     save_screenshot(w, "main_window_review.png", artifacts_dir)
 
+    # The accepted and corrected songs become rows of the user's reference, in a child
+    # process, and the offline model is refitted on it.
+    writer = w.tag_writer
+    qtbot.waitUntil(lambda: writer.learned == 3 and writer.retrained_model is not None,
+                    timeout=180000)
+    from genre_desktop.core.user_reference import load_user_rows
+
+    mine = load_user_rows()
+    labels = dict(zip(mine["filename"], mine["label"], strict=True))
+    assert labels == {name: results[p].prediction.predicted_genre for name, p in
+                      ((p.rsplit("/", 1)[-1], p) for p in (order[0], order[3]))} | {
+                          order[1].rsplit("/", 1)[-1]: "jazz"}
+
     # Write tags: the plan first, nothing written yet
     tab.write_button.click()
     dialog = w.tag_writer.dialog

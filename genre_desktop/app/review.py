@@ -154,6 +154,7 @@ class ReviewTab(QWidget):
     """Buttons act on the selected songs; "Accept all above" on every undecided one."""
 
     reviewed = Signal(list)  # [(SongResult, Decision)] the user just accepted or corrected
+    rejected = Signal(list)  # [SongResult] the user just rejected (or un-reviewed)
     write_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -254,6 +255,9 @@ class ReviewTab(QWidget):
 
     def reject(self, paths: Sequence[str]) -> None:
         self.model.decide(paths, "rejected")
+        found = [r for r in (self.model.result_for(p) for p in paths) if r is not None]
+        if found:
+            self.rejected.emit(found)  # a rejected answer must not stay a training row
 
     def accept_selected(self) -> None:
         self.accept(self.selected_paths())
@@ -321,6 +325,7 @@ def install_review(window: Any) -> ReviewTab:
     window.run_controller.finished.connect(on_finished)
     tab.write_requested.connect(writer.open_dialog)
     tab.reviewed.connect(writer.learn)
+    tab.rejected.connect(writer.forget)
     bar = window.menuBar()
     edit_menu = QMenu("&Edit", window)
     after_file = bar.actions()[1] if len(bar.actions()) > 1 else None

@@ -7,10 +7,12 @@ also runs Edit > Undo and hands reviewed songs to the user's reference (core.use
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -235,6 +237,7 @@ class TagWriter(QObject):
     """What the main window's tag actions call; one dialog at a time."""
 
     undone = Signal(object)
+    learned_signal = Signal(int)  # rows added to the user's reference by one review action
 
     def __init__(self, window: Any, tab: Any) -> None:
         super().__init__(window)
@@ -242,6 +245,13 @@ class TagWriter(QObject):
         self.store_path: Path | None = None
         self.dialog: WriteTagsDialog | None = None
         self.learned = 0
+        self.retrained_model: str | None = None
+        self._pending: dict[str, tuple[Any, str]] = {}
+        self._learning = False
+        self._learn_timer = QTimer(self)
+        self._learn_timer.setSingleShot(True)
+        self._learn_timer.setInterval(1500)
+        self._learn_timer.timeout.connect(self._start_learning)
 
     def _say(self, text: str) -> None:
         self.window.statusBar().showMessage(text, 10000)
@@ -288,16 +298,68 @@ class TagWriter(QObject):
         self.undone.emit(summary)
 
     def learn(self, pairs: list[Any]) -> None:
-        """Reviewed songs become rows of the user's own reference, on a worker thread."""
-        try:
-            from genre_desktop.core.user_reference import learn_from_review
-        except ImportError:
+        """Reviewed songs become rows of the user's own reference, then the offline model is
+        refitted on it, in a child process (training holds the GIL for 100-500 ms at a time,
+        which would stall the window). Review clicks in quick succession go in one job."""
+        for result, decision in pairs:
+            genre = (decision.genre if decision.decision == "corrected"
+                     else result.prediction.predicted_genre)
+            self._pending[result.path] = (result, genre)
+        self._learn_timer.start()
+
+    def forget(self, results: list[Any]) -> None:
+        """Rejected songs leave the user's reference (if an earlier accept put them there)."""
+        for r in results:
+            self._pending.pop(r.path, None)
+        hashes = [r.content_hash or r.path for r in results]
+
+        def run() -> int:
+            from genre_desktop.core.user_reference import forget
+
+            return forget(hashes)
+
+        run_task(run, None, lambda text: self._say(f"Could not update your reference: {text}"))
+
+    def _start_learning(self) -> None:
+        if self._learning or not self._pending:
             return
-        payload = [(r, d.genre if d.decision == "corrected" else
-                    r.prediction.predicted_genre) for r, d in pairs]
+        payload, self._pending = list(self._pending.values()), {}
+        self._learning = True
+        environ = dict(os.environ)
 
-        def done(count: Any) -> None:
-            self.learned += int(count or 0)
+        def done(outcome: tuple[int, str | None]) -> None:
+            self._learning = False
+            added, model = outcome
+            self.learned += added
+            self.retrained_model = model or self.retrained_model
+            self.learned_signal.emit(added)
+            if self._pending:
+                self._learn_timer.start()
 
-        run_task(lambda: learn_from_review(payload), done,
-                 lambda text: self._say(f"Could not add to your reference: {text}"))
+        def failed(text: str) -> None:
+            self._learning = False
+            self._say(f"Could not add to your reference: {text}")
+
+        run_task(lambda: learn_in_child(payload, environ), done, failed)
+
+
+def _learn_child(payload: list[Any], environ: dict[str, str]) -> tuple[int, str | None]:
+    os.environ.clear()
+    os.environ.update(environ)  # user folders as the window has them
+    if hasattr(os, "nice"):
+        with contextlib.suppress(OSError):
+            os.nice(10)
+    from genre_desktop.core.user_reference import learn_from_review, retrain
+
+    added = learn_from_review(payload)
+    return added, (retrain() if added else None)
+
+
+def learn_in_child(payload: list[Any], environ: dict[str, str]) -> tuple[int, str | None]:
+    """Blocking (a worker thread): add the rows and retrain in a child process."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from genre_desktop.app.run_process import _context
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=_context()) as pool:
+        return pool.submit(_learn_child, payload, environ).result()

@@ -51,7 +51,12 @@ def build_backend(settings: Settings, songs: Sequence[Song] | None = None) -> Ba
     With `songs`, the offline model is trained without the reference rows of those songs (by
     file name), so a run over GTZAN itself measures accuracy on songs the model has not seen.
     """
+    from genre_desktop.core.user_reference import with_user_rows
+
     try:
+        # Songs the user accepted or corrected in review join the reference (examples and
+        # training rows) at once.
+        settings = with_user_rows(settings)
         if settings.backend == "local":
             from genre_desktop.core.backends.local import LocalBackend
 

@@ -75,6 +75,7 @@ class Settings:
     tag_mode: str = "replace"  # replace | add | empty (fill only files without a genre)
     tag_skip_tagged: bool = False  # leave files an earlier write of ours already tagged
     tag_display_map: str = ""  # extra label=Name pairs, e.g. "rnb=R&B, hiphop=Hip Hop"
+    learn_from_review: bool = True  # accepted/corrected songs join the reference (user_reference)
 
     def validate(self) -> Settings:
         if self.backend not in BACKENDS:
