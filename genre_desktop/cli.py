@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from genre_desktop import __version__
 
-COMMANDS: tuple[str, ...] = ("features", "classify", "check", "download", "cache", "tag",
+COMMANDS: tuple[str, ...] = ("features", "classify", "check", "models", "download", "cache", "tag",
                              "untag")
 
 

@@ -141,3 +141,47 @@ def test_bedrock_run_from_the_window(qtbot, main_window, secret_service, bedrock
     assert "predicted_genre" in tagged.response.toPlainText()
     assert w.results.metrics_tab.values["total_cost_usd"].text().startswith("$0.0")
     assert w.results.metrics_tab.values["input_tokens"].text() != "0"
+
+
+def test_the_model_picker_lists_what_bedrock_offers(qtbot, main_window, secret_service,
+                                                    bedrock_server):
+    from genre_desktop.core.backends.registry import HAIKU_45, MIXTRAL_8X7B
+
+    bedrock_server.models[MIXTRAL_8X7B] = "LEGACY"
+    dialog = _make_keyring_profile(qtbot, main_window, "picker")
+    dialog.endpoint.setText(bedrock_server.url)
+    registry_items = [dialog.model.itemData(i) for i in range(dialog.model.count())]
+    assert HAIKU_45 in registry_items and f"us.{HAIKU_45}" not in registry_items
+    dialog.list_models_button.click()
+    qtbot.waitUntil(lambda: dialog.list_models_button.isEnabled(), timeout=60000)
+    assert dialog.models_source.text().startswith("Bedrock in us-east-1"), \
+        dialog.models_source.text()
+    items = {dialog.model.itemData(i): dialog.model.itemText(i)
+             for i in range(dialog.model.count())}
+    assert "needs profile" in items[HAIKU_45] and "$1/$5 per 1M" in items[HAIKU_45]
+    assert f"us.{HAIKU_45}" in items and "legacy" in items[MIXTRAL_8X7B]
+    assert "anthropic.claude-3-haiku-20240307-v1:0" not in items  # end of life: not offered
+    assert {c.operation for c in bedrock_server.calls} == {"list_models", "list_profiles"}
+    assert all(c.signature_ok for c in bedrock_server.calls)  # the keyring profile's keys
+    dialog.model.setCurrentIndex(dialog.model.findData(f"us.{HAIKU_45}"))
+    assert dialog.choice().model == f"us.{HAIKU_45}"
+    # offline: the registry, said in one sentence
+    dialog.endpoint.setText("http://127.0.0.1:9")
+    dialog.list_models_button.click()
+    qtbot.waitUntil(lambda: dialog.list_models_button.isEnabled(), timeout=60000)
+    assert dialog.models_source.text().startswith("Registry only")
+    assert dialog.model.findData(HAIKU_45) >= 0
+
+
+def test_test_connection_with_a_retired_model_says_so_once(qtbot, main_window, secret_service,
+                                                           bedrock_server):
+    dialog = _make_keyring_profile(qtbot, main_window, "retired")
+    dialog.backend.setCurrentIndex(dialog.backend.findData("bedrock"))
+    dialog.endpoint.setText(bedrock_server.url)
+    dialog.model.setEditText("anthropic.claude-3-5-sonnet-20241022-v2:0")
+    dialog.test_button.click()
+    qtbot.waitUntil(lambda: not dialog.test_running, timeout=120000)
+    steps = dialog.step_texts()
+    failed = [s for s in steps if s.startswith("FAIL")]
+    assert len(failed) == 1 and "model_access" in failed[0] and "2026-07-30" in failed[0], steps
+    assert bedrock_server.count("converse") == 0

@@ -150,11 +150,24 @@ class ProfilesDialog(QDialog):
         self.batch_role.setPlaceholderText("arn:aws:iam::ACCOUNT:role/NAME")
         self.chosen_profile = QLabel()
         self._profile_name = choice.profile
+        self._listed_once = False  # a second click lists again (no cache)
         form = QFormLayout()
         form.addRow("Backend", self.backend)
         form.addRow("Profile", self.chosen_profile)
         form.addRow("Region", self.region)
-        form.addRow("Model", self.model)
+        self.list_models_button = QPushButton("List models")
+        self.list_models_button.setObjectName("listModels")
+        self.list_models_button.setToolTip("Ask Bedrock what this profile and region can call "
+                                           "(cached for a few hours; offline: the registry)")
+        self.list_models_button.clicked.connect(self.list_models)
+        self.models_source = QLabel("Models from the registry.")
+        self.models_source.setObjectName("modelsSource")
+        self.models_source.setWordWrap(True)
+        model_row = QHBoxLayout()
+        model_row.addWidget(self.model, 1)
+        model_row.addWidget(self.list_models_button)
+        form.addRow("Model", model_row)
+        form.addRow("", self.models_source)
         form.addRow("Endpoint", self.endpoint)
         form.addRow("Batch job (half price, takes hours)", self.batch)
         form.addRow("Batch service role", self.batch_role)
@@ -185,16 +198,55 @@ class ProfilesDialog(QDialog):
         self.test_running = False
 
     # -- models and profiles ----------------------------------------------------------------
-    def _fill_models(self, current: str) -> None:
-        from genre_desktop.core.backends.registry import BUILTIN_MODELS
+    def _fill_models(self, current: str, rows: list[Any] | None = None) -> None:
+        """The picker's items: the registry's current models, or what Bedrock listed."""
+        if rows is None:
+            from genre_desktop.core.backends.discovery import registry_rows
+            from genre_desktop.core.backends.registry import ModelRegistry
 
-        for model_id, info in BUILTIN_MODELS.items():
-            self.model.addItem(f"{info.label} — {model_id}", model_id)
+            try:
+                registry = ModelRegistry.load()
+            except (OSError, ValueError):  # a broken models.toml: the shipped registry
+                registry = ModelRegistry()
+            rows = [r for r in registry_rows(registry) if r.lifecycle != "EOL"]
+        self.model.clear()
+        for row in rows:
+            marks = f" [{row.marks}]" if row.marks else ""
+            price = (f", ${row.input_per_1m:g}/${row.output_per_1m:g} per 1M"
+                     if row.price_known else "")
+            self.model.addItem(f"{row.label}{marks}{price} — {row.model_id}", row.model_id)
         at = self.model.findData(current)
         if at >= 0:
             self.model.setCurrentIndex(at)
         else:
             self.model.setEditText(current)
+
+    def list_models(self) -> None:
+        """Discovery on a pool thread (ListFoundationModels + ListInferenceProfiles)."""
+        from genre_desktop.app.workers import run_task
+        from genre_desktop.core.backends.discovery import list_models
+
+        choice = self.choice()
+        self.list_models_button.setEnabled(False)
+        self.models_source.setText("Asking Bedrock which models this account can call...")
+        refresh = self._listed_once
+        self._listed_once = True
+
+        def fetch() -> Any:
+            return list_models(profile=choice.profile or None, region=choice.region,
+                               endpoint_url=choice.endpoint_url or None, refresh=refresh)
+
+        run_task(fetch, self._models_listed, self._models_failed)
+
+    def _models_listed(self, result: Any) -> None:
+        rows, source = result
+        self._fill_models(self.model_id(), [r for r in rows if r.lifecycle != "EOL"])
+        self.models_source.setText(source)
+        self.list_models_button.setEnabled(True)
+
+    def _models_failed(self, text: str) -> None:
+        self.models_source.setText(f"Models could not be listed: {text}")
+        self.list_models_button.setEnabled(True)
 
     def model_id(self) -> str:
         text = self.model.currentText().strip()

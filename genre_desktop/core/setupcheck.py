@@ -238,8 +238,11 @@ def run_checks(
 
     # 6. one inference: one attempt, bounded by timeout_s (a hung endpoint cannot stall it)
     t0 = time.monotonic()
+    access = next(r for r in results if r.name == "model_access")
     if session is None or features is None or prompt is None:
         record("inference", t0, SKIP, "Needs credentials, features and a prompt.")
+    elif access.status == FAIL:  # retired, not offered, ...: a request would only say it again
+        record("inference", t0, SKIP, "Needs a model Bedrock serves (see model_access).")
     else:
         from genre_desktop.core.backends.bedrock import BedrockBackend, BedrockConfig
         from genre_desktop.core.types import SongError
