@@ -148,6 +148,11 @@ def test_120_songs_survive_a_restart_mid_job_and_join_once(batch, bedrock_server
     assert "track0" not in body and str(songs) not in body and ".wav" not in body
     assert job.model_id == MODEL and job.role_arn == ROLE
 
+    # On demand now would pay twice for the songs the running job holds: refused.
+    twice = classify("--resume", run_id, "--on-demand", out=out)
+    assert twice.returncode == 2 and "still InProgress" in twice.stderr, twice.stderr
+    assert bedrock_server.count("converse") == 0
+
     batch.hold.clear()  # the job finishes while no CLI is running
     batch.wait_for("Completed")
     second = classify("--resume", run_id, "--poll-seconds", "0.1", out=out)

@@ -124,3 +124,20 @@ def test_pipeline_extracts_on_the_cluster_named_in_settings(cluster, shared_clip
 def test_unreachable_cluster_is_a_clear_error():
     with pytest.raises(ClusterError, match="Cannot connect to the Dask cluster"):
         DaskCluster("tcp://127.0.0.1:9", timeout_s=2)
+
+
+def test_features_command_takes_the_cluster(cluster, shared_clips, tmp_path):
+    import csv
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "features.csv"
+    proc = subprocess.run(
+        [sys.executable, "-m", "genre_desktop", "features", *shared_clips[:3], "--quiet",
+         "--no-cache", "--cluster", cluster.scheduler_address, "-o", str(out)],
+        capture_output=True, text=True, timeout=300, env=os.environ)
+    assert proc.returncode == 0, proc.stderr
+    with open(out, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["filename"] for r in rows] == [Path(p).name for p in shared_clips[:3]]
