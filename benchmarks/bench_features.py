@@ -7,8 +7,11 @@
 2. Batch: extract_many with 2 worker processes against 1 (in process), no cache; the pool
    is started and warmed first, as the app keeps it for the session.
 3. Cache: the same batch a second time, read from the SQLite cache.
+4. Long file memory: the peak RSS of a fresh child process extracting one 12-minute 44.1 kHz
+   stereo WAV (made with ffmpeg from a clip), analysed whole as before (one 600 s STFT, whole
+   file read) against block by block, beside a child that only warms up (the baseline).
 
-Usage: python benchmarks/bench_features.py [--data DIR] [--batch-files N]
+Usage: python benchmarks/bench_features.py [--data DIR] [--batch-files N] [--skip-long]
 Both recipes run with one BLAS/OpenMP thread (BLAS_THREADS=n to change it).
 The machine may be shared: the load average is printed with the figures.
 """
@@ -141,11 +144,52 @@ def bench_batch(files: list[str]) -> None:
     print(f"  speed-up: {first / second:.1f}x")
 
 
+_PEAK_CHILD = """
+import json, resource, sys
+mode, path = sys.argv[1], sys.argv[2]
+import numpy as np
+from genre_desktop.core import _fast_spectral, audio, features
+if mode == "whole":  # the analysis before issue 11: whole file, whole signal, one tempogram
+    audio.LONG_S = features.LONG = _fast_spectral._TEMPO_CHUNK = float("inf")
+features.features_from_signal(np.zeros(22050, dtype=np.float32))  # imports, kernels
+if mode != "baseline":
+    song = features.extract_song(path, use_cache=False)
+    assert hasattr(song, "features"), song
+print(json.dumps({"peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def bench_long_file(clip: str) -> None:
+    import json
+    import subprocess
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-long-"))
+    long_wav = folder / "twelve_minutes.wav"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-stream_loop", "24", "-i", clip, "-ac", "2",
+                    "-ar", "44100", "-t", "720", str(long_wav)], check=True)
+    peaks = {}
+    for mode in ("baseline", "whole", "blocks"):
+        out = subprocess.run([sys.executable, "-c", _PEAK_CHILD, mode, str(long_wav)],
+                             capture_output=True, text=True, check=True, cwd=REPO)
+        peaks[mode] = json.loads(out.stdout.splitlines()[-1])["peak_mib"]
+    long_wav.unlink()
+    print("\n[4] peak memory of one child process, 12-minute 44.1 kHz stereo WAV "
+          "(first 600 s analysed)")
+    print(f"  warmed-up extractor, no file  {peaks['baseline']:7.0f} MiB")
+    print(f"  whole (before)                {peaks['whole']:7.0f} MiB")
+    print(f"  block by block (now)          {peaks['blocks']:7.0f} MiB")
+    print(f"  ratio: {peaks['whole'] / peaks['blocks']:.1f}x less; above the baseline "
+          f"{peaks['whole'] - peaks['baseline']:.0f} -> {peaks['blocks'] - peaks['baseline']:.0f}"
+          " MiB")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", help="sample folder (default: GENRE_DATA or ../shared/gtzan)")
     parser.add_argument("--batch-files", type=int, default=50, help="files in the batch runs")
     parser.add_argument("--skip-batch", action="store_true")
+    parser.add_argument("--skip-single", action="store_true")
+    parser.add_argument("--skip-long", action="store_true")
     args = parser.parse_args()
 
     root = data_root(args.data)
@@ -162,9 +206,12 @@ def main() -> int:
     full = [r["path"] for r in rows if r["clip"] == "full"]
     load = os.getloadavg()
     print(f"{os.cpu_count()} CPU(s), load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
-    bench_single(full)
+    if not args.skip_single:
+        bench_single(full)
     if not args.skip_batch:
         bench_batch([r["path"] for r in rows][: args.batch_files])
+    if not args.skip_long:
+        bench_long_file(full[0])
     load = os.getloadavg()
     print(f"\nload average at the end {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
     return 0

@@ -111,16 +111,51 @@ def _decode_ffmpeg(path: Path, max_seconds: float | None) -> tuple[np.ndarray, i
     return y, TARGET_SR, len(y) / TARGET_SR
 
 
-def _decode_soundfile(path: Path, max_seconds: float | None) -> tuple[np.ndarray, int, float]:
+LONG_S = 60.0  # longer audio is read (and resampled) in blocks: no whole-file stereo copy
+_BLOCK_S = 10.0
+
+
+def _decode_soundfile(path: Path, max_seconds: float | None,
+                      sr: int) -> tuple[np.ndarray, int, float]:
+    """(samples, their rate, the file's duration). Long files come back already at `sr`."""
     with sf.SoundFile(str(path)) as snd:
         native_sr = int(snd.samplerate)
         total = int(snd.frames)
         frames = total if max_seconds is None else min(total, round(max_seconds * native_sr))
+        duration = total / native_sr if native_sr else 0.0
+        if frames > LONG_S * native_sr:
+            return _read_in_blocks(snd, frames, native_sr, sr), sr, duration
         data = snd.read(frames=frames, dtype="float32", always_2d=True)
     # librosa.load's to_mono: the plain mean of the channels.
     y = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float32)
-    duration = total / native_sr if native_sr else 0.0
     return np.ascontiguousarray(y, dtype=np.float32), native_sr, duration
+
+
+def _read_in_blocks(snd: sf.SoundFile, frames: int, native_sr: int, sr: int) -> np.ndarray:
+    """Mono float32 at `sr`, read block by block: a 12-minute 44.1 kHz stereo file never sits
+    in memory whole, nor as a mono copy at its own rate (the same mean of channels and soxr
+    HQ resampler as the short path, streamed)."""
+    expected = frames if native_sr == sr else int(np.ceil(frames * sr / native_sr))
+    out = np.zeros(expected, dtype=np.float32)
+    stream = None
+    if native_sr != sr:
+        import soxr
+
+        stream = soxr.ResampleStream(native_sr, sr, 1, dtype="float32", quality="HQ")
+    block = max(1, round(_BLOCK_S * native_sr))
+    pos = read = 0
+    while read < frames:
+        data = snd.read(frames=min(block, frames - read), dtype="float32", always_2d=True)
+        if len(data) == 0:
+            break
+        read += len(data)
+        mono = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float32)
+        if stream is not None:
+            mono = stream.resample_chunk(mono, last=read >= frames)
+        n = min(len(mono), expected - pos)
+        out[pos : pos + n] = mono[:n]
+        pos += n
+    return out[:pos] if native_sr == sr else out  # resampled: librosa's fixed length
 
 
 def load_audio(
@@ -170,7 +205,7 @@ def load_audio(
         y, native_sr, duration = _decode_ffmpeg(p, max_seconds)
     else:
         try:
-            y, native_sr, duration = _decode_soundfile(p, max_seconds)
+            y, native_sr, duration = _decode_soundfile(p, max_seconds, sr)
         except (sf.LibsndfileError, RuntimeError, ValueError, EOFError) as exc:
             raise AudioLoadError(
                 "corrupt_audio", f"{p.name} looks like {kind.upper()} but cannot be decoded."

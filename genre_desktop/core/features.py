@@ -54,17 +54,55 @@ def _mean_var(out: Features, name: str, values: np.ndarray) -> None:
     out[f"{name}_var"] = float(np.var(values))
 
 
+# Signals longer than two blocks are analysed block by block (~30 s, a whole number of hops so
+# frames fall where the whole-signal frames would): a 600 s STFT with its magnitude, power and
+# HPSS masks took 1.2 GiB. Shorter ones (every 30 s clip of the table) are analysed whole.
+BLOCK = 1292 * HOP
+LONG = 2 * BLOCK
+
+
 def features_from_signal(y: np.ndarray, sr: int = SR) -> Features:
     """The 58 columns, in FEATURE_COLUMNS order, for mono float32 samples `y` at `sr`."""
     ensure_librosa()  # loaded before the BLAS libraries are looked up; kernels compiled safely
 
+    analyse = _features if len(y) <= LONG else _blockwise_features
     controller = _blas_controller()
     if controller is None:
-        return _features(y, sr)
+        return analyse(y, sr)
     # The matrix products here are small: BLAS threads only cost time, a lot of it on a busy
     # machine (measured 2x slower overall), and pool workers already fill the cores.
     with controller.limit(limits=1, user_api="blas"):
-        return _features(y, sr)
+        return analyse(y, sr)
+
+
+def _blockwise_features(y: np.ndarray, sr: int) -> Features:
+    """A long signal's features from its blocks: means and variances pooled over every frame
+    (or sample, for the harmonic/percussive waveforms) of all blocks; the tempo from the
+    blocks' onset envelopes joined. Each block's arrays are freed before the next."""
+    starts = list(range(0, len(y), BLOCK))
+    if len(y) - starts[-1] < BLOCK // 2:  # a short tail joins the block before it
+        starts.pop()
+    bounds = list(zip(starts, [*starts[1:], len(y)], strict=True))
+    parts: list[tuple[Features, int, int]] = []
+    onsets: list[np.ndarray] = []
+    for a, b in bounds:
+        feats = _features(y[a:b], sr, onsets)
+        parts.append((feats, 1 + (b - a) // HOP, b - a))
+    out: Features = {"length": float(len(y))}
+    names = {c[: -len("_mean")] for c in FEATURE_COLUMNS if c.endswith("_mean")}
+    for name in names:
+        by_samples = name in ("harmony", "perceptr")
+        n = np.array([p[2] if by_samples else p[1] for p in parts], dtype=np.float64)
+        means = np.array([p[0][f"{name}_mean"] for p in parts])
+        variances = np.array([p[0][f"{name}_var"] for p in parts])
+        mean = float(np.sum(n * means) / n.sum())
+        out[f"{name}_mean"] = mean
+        out[f"{name}_var"] = float(np.sum(n * (variances + (means - mean) ** 2)) / n.sum())
+    from genre_desktop.core import _fast_spectral as fast
+
+    onset_env = np.concatenate(onsets)
+    out["tempo"] = fast.tempo(onset_env, sr, HOP) if onset_env.any() else 0.0
+    return {name: out[name] for name in FEATURE_COLUMNS}
 
 
 @lru_cache(maxsize=1)
@@ -76,7 +114,7 @@ def _blas_controller() -> Any:
     return ThreadpoolController()
 
 
-def _features(y: np.ndarray, sr: int) -> Features:
+def _features(y: np.ndarray, sr: int, onsets: list[np.ndarray] | None = None) -> Features:
     import librosa
 
     from genre_desktop.core import _fast_spectral as fast
@@ -103,6 +141,8 @@ def _features(y: np.ndarray, sr: int) -> Features:
     onset_env = librosa.onset.onset_strength(S=mel_db, sr=sr, aggregate=np.median)
     # beat_track answers 0 for silence; otherwise its tempo comes before the beat tracking.
     out["tempo"] = fast.tempo(onset_env, sr, HOP) if onset_env.any() else 0.0
+    if onsets is not None:  # a block of a long signal: its tempo is found over all blocks
+        onsets.append(onset_env)
     mfcc = librosa.feature.mfcc(S=mel_db, n_mfcc=20)
     for i in range(20):
         _mean_var(out, f"mfcc{i + 1}", mfcc[i])
