@@ -1,12 +1,13 @@
 """PyInstaller hook for botocore, replacing the contrib hook that ships all ~400 service models.
 
-Genre Desktop only talks to Bedrock; credential providers may call STS (assume-role), SSO,
-SSO-OIDC and Sign-In (console login profiles). Everything else is 25 MB of dead weight.
+Genre Desktop only talks to Bedrock, and to S3 for batch jobs (the JSONL records in and out);
+credential providers may call STS (assume-role), SSO, SSO-OIDC and Sign-In (console login
+profiles). Everything else is 25 MB of dead weight.
 """
 
 from PyInstaller.utils.hooks import collect_data_files
 
-SERVICES = ("bedrock", "bedrock-runtime", "sts", "sso", "sso-oidc", "signin")
+SERVICES = ("bedrock", "bedrock-runtime", "s3", "sts", "sso", "sso-oidc", "signin")
 
 hiddenimports = ["html.parser"]
 datas = collect_data_files("botocore", includes=["data/*.json", "cacert.pem"])
