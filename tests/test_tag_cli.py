@@ -20,6 +20,7 @@ from genre_desktop.core.settings import Settings
 from genre_desktop.core.songs import Song
 from genre_desktop.core.store import RunStore, list_runs
 from genre_desktop.core.tag_journal import TagJournal
+from genre_desktop.core.tagging import tag_lock
 from genre_desktop.core.tagio import leftover_copies, read_tags
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -97,6 +98,13 @@ def test_modes_and_limits_from_the_command_line(tmp_path, capsys):
     assert main(["tag", run_id, "--min-confidence", "0.7", "--dry-run"]) == 0
     assert "below 0.70" in capsys.readouterr().out
     assert main(["tag", run_id, "--max-genres", "0"]) == 2
+    assert main(["tag", run_id, "--vocabulary", "tags", "--dry-run"]) == 0
+    assert "no genre from the tags vocabulary" in capsys.readouterr().out
+    (store_path,) = [r.path for r in list_runs() if r.run_id == run_id]
+    with tag_lock(store_path):  # another writer holds the run's tags
+        assert main(["tag", run_id, "--no-progress"]) == 2
+        assert main(["untag", run_id, "--no-progress"]) == 2
+    assert "Another process is writing the tags" in capsys.readouterr().err
     assert main(["untag", run_id, "--no-progress"]) == 0
     assert read_tags(files[0]).genres == ("Jazz",) and read_tags(files[1]).genres == ()
 

@@ -182,9 +182,9 @@ class WriteTagsDialog(QDialog):
 
         def run(progress: Any, cancel: Any) -> Any:
             from genre_desktop.core.tag_journal import TagJournal
-            from genre_desktop.core.tagging import write_plan
+            from genre_desktop.core.tagging import tag_lock, write_plan
 
-            with TagJournal(store) as journal:
+            with TagJournal(store) as journal, tag_lock(store):
                 return write_plan(plan, journal, cancel=cancel,
                                   progress=lambda d, t, name: progress((d, t, name)))
 
@@ -279,9 +279,9 @@ class TagWriter(QObject):
 
         def run() -> tuple[Any, bool]:
             from genre_desktop.core.tag_journal import TagJournal
-            from genre_desktop.core.tagging import recover, undo
+            from genre_desktop.core.tagging import recover, tag_lock, undo
 
-            with TagJournal(store) as journal:
+            with TagJournal(store) as journal, tag_lock(store):
                 recover(journal)
                 summary = undo(journal, batch=journal.last_batch_with_writes())
                 return summary, journal.last_batch_with_writes() is not None

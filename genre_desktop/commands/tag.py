@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from genre_desktop.core.store import RunStore, StoreError
     from genre_desktop.core.tag_journal import TagJournal
     from genre_desktop.core.tag_policy import PolicyError, policy_from_settings
-    from genre_desktop.core.tagging import plan_tags, write_plan
+    from genre_desktop.core.tagging import TagBusy, plan_tags, tag_lock, write_plan
 
     try:
         policy = policy_from_settings(
@@ -87,14 +87,23 @@ def run(args: argparse.Namespace) -> int:
     except (SettingsError, PolicyError, StoreError) as exc:
         return _fail(str(exc))
     with store, TagJournal(store.path) as journal:
-        results = store.results()
-        plan = plan_tags(results, journal, policy)
-        print(f"Run {store.run_id}: {len(results)} songs; mode {policy.mode}, at most "
-              f"{policy.max_genres} genre(s), minimum confidence {policy.min_confidence:.2f}")
-        print_plan(plan, show_all=args.all)
-        if args.dry_run or not any(c.writes for c in plan):
-            return 0
-        return _write(plan, journal, args, store.run_id, write_plan)
+        try:
+            with tag_lock(store.path):
+                return _plan_and_write(store, journal, policy, args, plan_tags, write_plan)
+        except TagBusy as exc:
+            return _fail(str(exc))
+
+
+def _plan_and_write(store: Any, journal: Any, policy: Any, args: argparse.Namespace,
+                    plan_tags: Any, write_plan: Any) -> int:
+    results = store.results()
+    plan = plan_tags(results, journal, policy)
+    print(f"Run {store.run_id}: {len(results)} songs; mode {policy.mode}, at most "
+          f"{policy.max_genres} genre(s), minimum confidence {policy.min_confidence:.2f}")
+    print_plan(plan, show_all=args.all)
+    if args.dry_run or not any(c.writes for c in plan):
+        return 0
+    return _write(plan, journal, args, store.run_id, write_plan)
 
 
 def run_with_progress(fn: Any, total: int, no_progress: bool, *args: Any) -> Any:

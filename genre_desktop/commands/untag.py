@@ -25,10 +25,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from genre_desktop.commands.tag import EXIT_CANCELLED, print_summary, run_with_progress
     from genre_desktop.core.store import RunStore, StoreError
     from genre_desktop.core.tag_journal import TagJournal
-    from genre_desktop.core.tagging import recover, undo
+    from genre_desktop.core.tagging import TagBusy, recover, tag_lock, undo
 
     try:
         store = RunStore.open(args.run)
@@ -36,20 +35,31 @@ def run(args: argparse.Namespace) -> int:
         print(f"genre-desktop untag: {exc}", file=sys.stderr)
         return EXIT_SETUP
     with store, TagJournal(store.path) as journal:
-        recover(journal)
-        batch = journal.last_batch_with_writes() if args.last else None
-        todo = len(journal.entries(states=("written",), batch=batch))
-        if not todo:
-            print(f"Run {store.run_id}: no tag writes to undo.")
-            return 0
         try:
-            summary = run_with_progress(lambda **kw: undo(journal, batch=batch, **kw), todo,
-                                        args.no_progress)
-        except KeyboardInterrupt:
-            print(f"Stopped. Run 'genre-desktop untag {store.run_id}' again to finish.",
-                  file=sys.stderr)
-            return EXIT_CANCELLED
-        print_summary(summary, "Restored")
-        if summary.cancelled:
-            return EXIT_CANCELLED
-        return 1 if summary.skipped or summary.failed else 0
+            with tag_lock(store.path):
+                return _undo(store, journal, args, recover, undo)
+        except TagBusy as exc:
+            print(f"genre-desktop untag: {exc}", file=sys.stderr)
+            return EXIT_SETUP
+
+
+def _undo(store: Any, journal: Any, args: argparse.Namespace, recover: Any, undo: Any) -> int:
+    from genre_desktop.commands.tag import EXIT_CANCELLED, print_summary, run_with_progress
+
+    recover(journal)
+    batch = journal.last_batch_with_writes() if args.last else None
+    todo = len(journal.entries(states=("written",), batch=batch))
+    if not todo:
+        print(f"Run {store.run_id}: no tag writes to undo.")
+        return 0
+    try:
+        summary = run_with_progress(lambda **kw: undo(journal, batch=batch, **kw), todo,
+                                    args.no_progress)
+    except KeyboardInterrupt:
+        print(f"Stopped. Run 'genre-desktop untag {store.run_id}' again to finish.",
+              file=sys.stderr)
+        return EXIT_CANCELLED
+    print_summary(summary, "Restored")
+    if summary.cancelled:
+        return EXIT_CANCELLED
+    return 1 if summary.skipped or summary.failed else 0

@@ -15,14 +15,19 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from genre_desktop.core.cache import file_sha256
 from genre_desktop.core.results import SongResult
 from genre_desktop.core.tag_journal import Decision, JournalEntry, TagJournal
-from genre_desktop.core.tag_policy import TagPolicy, choose_genres, merge_genres
+from genre_desktop.core.tag_policy import (
+    TagPolicy,
+    choose_genres,
+    merge_genres,
+    ranked_candidates,
+)
 from genre_desktop.core.tagio import (
     RawGenre,
     TagError,
@@ -36,6 +41,32 @@ from genre_desktop.core.types import CancelFlag
 
 Progress = Callable[[int, int, str], None]  # done, total, file name
 _REVERTS = "reverts:"  # an undo entry's message names the entry it reverts
+
+
+class TagBusy(RuntimeError):
+    """Another process is writing or undoing this run's tags."""
+
+
+@contextlib.contextmanager
+def tag_lock(store_path: str | Path) -> Iterator[None]:
+    """One tag writer per run: an flock on `<run>.tag-lock`, released by the kernel if the
+    holder dies (so a killed writer never blocks the resume)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory lock
+        yield
+        return
+    path = Path(store_path).with_suffix(".tag-lock")
+    with open(path, "a+", encoding="utf-8") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise TagBusy(f"Another process is writing the tags of run {Path(store_path).stem};"
+                          " wait for it to finish.") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 @dataclass
@@ -163,6 +194,10 @@ def plan_tags(results: Sequence[SongResult], journal: TagJournal, policy: TagPol
             chosen = choose_genres(pred, dataclasses.replace(policy, min_confidence=0.0))
         else:
             chosen = choose_genres(pred, policy)
+        if not chosen and not ranked_candidates(pred, policy):
+            change.reason = (f"no genre from the {policy.vocabulary} vocabulary (the audio "
+                             "tagger's tags are not in this result)")
+            continue
         if not chosen:
             change.reason = f"confidence {pred.confidence:.2f} below {policy.min_confidence:.2f}"
             continue
