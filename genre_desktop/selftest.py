@@ -3,7 +3,8 @@
 Steps, each reported as PASS/FAIL with its time:
 1. modules: the imports a frozen build tends to miss (lazy, entry-point or ctypes loaded).
 2. extract: 3 clips through `features.extract_many` on a 2-process pool (cache bypassed).
-3. classify: each clip through the built-in offline model, `LocalBackend().classify(song)`.
+3. classify: the clips through the run API (`core.runs.RunSession`) on the built-in offline
+   model, reports written.
 4. window: the main window opened on Qt's offscreen platform, shown, rendered and closed.
 
 Opt-in steps, named in GENRE_DESKTOP_SELFTEST_EXTRAS (comma-separated), touch the user's
@@ -162,21 +163,36 @@ def extract_clips(paths: list[Path], songs: list[Any]) -> str:
 
 
 # -- step 3 -----------------------------------------------------------------------------------
-def classify_songs(songs: list[Any]) -> str:
-    from genre_desktop.core.backends.local import LocalBackend
-    from genre_desktop.core.types import GENRES, Prediction
+def classify_songs(songs: list[Any], out: Path) -> str:
+    """The clips through the one run API (RunSession, as the CLI and the app run them) on the
+    built-in offline model, with the reports written."""
+    import json
 
-    backend = LocalBackend()
+    from genre_desktop.core.runs import RunRequest, RunSession
+    from genre_desktop.core.settings import Settings
+    from genre_desktop.core.types import GENRES
+
+    paths = [song.path for song in songs]
+    folder = Path(os.path.commonpath(paths))
+    request = RunRequest(folder=folder if folder.is_dir() else folder.parent, paths=paths,
+                         settings=Settings(workers=1, extract_workers=1, out_dir=str(out)),
+                         source="self-test")
+    with RunSession.start(request) as session:
+        summary = session.run(report=True)
+        results = session.results()
+    if summary.done != len(songs) or summary.cancelled:
+        raise RuntimeError(f"the run finished {summary.done} of {len(songs)} songs")
     answers = []
-    for song in songs:
-        result = backend.classify(song)
-        if not isinstance(result, Prediction):
-            raise RuntimeError(f"{Path(song.path).name}: {result.reason}: {result.message}")
-        if result.predicted_genre not in GENRES or not 0.0 <= result.confidence <= 1.0:
-            raise RuntimeError(f"nonsense prediction {result.predicted_genre!r} "
-                               f"{result.confidence!r}")
-        answers.append(f"{Path(song.path).name}->{result.predicted_genre} "
-                       f"{result.confidence:.2f}")
+    for result in results:
+        p = result.prediction
+        if p is None:
+            raise RuntimeError(f"{result.file}: {result.error.reason}: {result.error.message}")
+        if p.predicted_genre not in GENRES or not 0.0 <= p.confidence <= 1.0:
+            raise RuntimeError(f"nonsense prediction {p.predicted_genre!r} {p.confidence!r}")
+        answers.append(f"{result.file}->{p.predicted_genre} {p.confidence:.2f}")
+    tagged = json.loads((out / "bedrock_results" / "tagged_songs.json").read_text())
+    if len(tagged) != len(songs):
+        raise RuntimeError(f"tagged_songs.json holds {len(tagged)} of {len(songs)} songs")
     return ", ".join(answers)
 
 
@@ -283,7 +299,7 @@ def run_self_test() -> int:
         if clips:
             results.append(_run_step("extract", lambda: extract_clips(clips, songs)))
         if songs:
-            results.append(_run_step("classify", lambda: classify_songs(songs)))
+            results.append(_run_step("classify", lambda: classify_songs(songs, root / "out")))
         extras = [e.strip() for e in os.environ.get("GENRE_DESKTOP_SELFTEST_EXTRAS", "").split(",")
                   if e.strip()]
         for extra in extras:

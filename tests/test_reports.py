@@ -26,7 +26,7 @@ from genre_desktop.core.types import GENRES, SongError
 
 # The standard tagged-song keys (tools reading the usual format rely on them) plus ours.
 TAGGED_SCHEMA = {
-    "file": str, "actual_genre": (str, type(None)), "predicted_genre": str,
+    "file": str, "path": str, "actual_genre": (str, type(None)), "predicted_genre": str,
     "confidence": float, "is_correct": (bool, type(None)), "reasoning": str,
     "key_indicators": list, "alternative_genres": list, "genre_scores": dict,
     "backend": str, "model": str, "input_tokens": int, "output_tokens": int,
@@ -245,3 +245,24 @@ def test_make_figure_has_the_four_panels():
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert any("Confusion" in t for t in titles) and any("per genre" in t for t in titles)
     assert any("Confidence" in t for t in titles) and any("Reliability" in t for t in titles)
+
+
+def test_rows_are_unique_by_path_and_coverage_is_a_percent(tmp_path):
+    """Two folders holding songs of the same name: one row each, `path` tells them apart; a
+    song given twice counts once; coverage never passes 100%, printed as a percent."""
+    root = tmp_path / "music"
+    a = [result(str(root / d / "blues" / "blues.00000.wav"), "blues", prediction(g, 0.7))
+         for d, g in (("one", "blues"), ("two", "country"))]
+    again = result(a[0].path, "blues", prediction("rock", 0.5))  # re-classified later
+    results = [*a, again]
+    m = compute_metrics(results, songs_asked=1)
+    assert m["coverage"] == 1.0 and m["songs_processed"] == 2
+    cov = next(t for t in m["targets"] if t["name"] == "coverage")
+    assert cov["shown"] == "100.0%"
+    paths = write_reports(results, tmp_path / "out", songs_asked=2, root=root)
+    tagged = json.loads(paths["tagged_songs.json"].read_text())
+    assert [(t["file"], t["path"], t["predicted_genre"]) for t in tagged] == [
+        ("blues.00000.wav", "one/blues/blues.00000.wav", "rock"),
+        ("blues.00000.wav", "two/blues/blues.00000.wav", "country"),
+    ]
+    assert "measured 100.0%" in paths["classification_report.txt"].read_text()

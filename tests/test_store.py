@@ -124,3 +124,25 @@ def test_open_leaves_foreign_and_damaged_files_alone(tmp_path):
     mode = con.execute("PRAGMA journal_mode").fetchone()[0]
     con.close()
     assert tables == {"albums"} and mode != "wal"
+
+
+def test_a_failed_attempt_keeps_the_last_good_answer_beside_it():
+    songs = _songs(2)
+    with RunStore.create(songs, settings={}) as store:
+        good = prediction("blues", 0.72)
+        store.save(result(songs[0].path, "rock", good))
+        err = SongError("endpoint_unreachable", "Could not reach the endpoint.", stage="classify",
+                        path=songs[0].path)
+        store.save(result(songs[0].path, "rock", error=err))
+        back = {r.path: r for r in store.results()}[songs[0].path]
+        assert back.error == err and back.prediction is None
+        assert back.last_good is not None and back.last_good.predicted_genre == "blues"
+        assert back.last_good.confidence == 0.72
+        # A good answer again: nothing older is kept.
+        store.save(result(songs[0].path, "rock", prediction("rock", 0.8)))
+        assert store.last_good_for(songs[0].path) is None
+        # Answers from an earlier run of the folder are kept the same way.
+        store.keep_last_good([result(songs[1].path, "rock", prediction("jazz", 0.6))])
+        store.save(result(songs[1].path, "rock", error=err))
+        assert {r.path: r for r in store.results()}[songs[1].path].last_good.predicted_genre \
+            == "jazz"

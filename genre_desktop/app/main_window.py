@@ -218,6 +218,10 @@ class MainWindow(QMainWindow):
             action.setEnabled(enabled)
 
     def _on_scanned(self, rows: list[Any]) -> None:
+        # A run belongs to its folder: the tabs show this folder's results, never a mix.
+        self.results.clear()
+        self.results.songs_asked = None
+        self.last_export = {}
         self.browser.set_songs(rows)
         self._set_song_actions(True)
         self.stack.setCurrentWidget(self.main_split)
@@ -340,9 +344,10 @@ class MainWindow(QMainWindow):
         if results:
             changes: dict[str, dict[str, Any]] = {}
             for r in results:
-                p = r.prediction
+                # A failure shows the last good answer it did not erase (kept beside it).
+                p = r.prediction or r.last_good or self._last_good(r.path)
                 changes[r.path] = {
-                    "status": "done" if p else "error",
+                    "status": "done" if r.prediction else "error",
                     "prediction": p.predicted_genre if p else "",
                     "confidence": p.confidence if p else None,
                     "error": f"{r.error.reason}: {r.error.message}" if r.error else "",
@@ -362,6 +367,10 @@ class MainWindow(QMainWindow):
             f"{last.done}/{last.total} · accuracy {acc} · {last.errors} errors · "
             f"${last.cost_usd:.4f} · ETA {_eta(last.eta_s)}")
 
+    def _last_good(self, path: str) -> Any:
+        shown = self.results.tagged.model.result_for(path)
+        return None if shown is None else (shown.prediction or shown.last_good)
+
     def _end_run(self) -> None:
         self.progress.hide()
         self.cancel_button.hide()
@@ -371,7 +380,9 @@ class MainWindow(QMainWindow):
             action.setEnabled(True)
         rows = [self.browser.model.row_for(p) for p in getattr(self, "_run_paths", [])]
         leftover = [r.path for r in rows if r is not None and r.status == "queued"]
-        self.browser.model.update_rows({p: {"status": "cancelled"} for p in leftover})
+        # Never reached: no answer of this run, so none of an older one either.
+        self.browser.model.update_rows({p: {"status": "cancelled", "prediction": "",
+                                            "confidence": None} for p in leftover})
         self.results.schedule_metrics(now=True)
 
     def _on_run_finished(self, summary: Any) -> None:
@@ -421,8 +432,9 @@ class MainWindow(QMainWindow):
         self.settings.export_folder = folder
         from genre_desktop.app.plot_render import RENDERER
 
+        root = self.folder or None
         run_task(lambda: RENDERER.export(results, folder, max(asked or 0, len(results)),
-                                         elapsed), self._exported,
+                                         elapsed, root), self._exported,
             lambda text: self.log_dock.add_message("export_failed", text, stage="export"))
 
     def _exported(self, paths: dict[str, Path]) -> None:

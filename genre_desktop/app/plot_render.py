@@ -85,11 +85,11 @@ def _metrics(results: list[SongResult], songs_asked: int | None,
 
 
 def _export(results: list[SongResult], out_dir: str, songs_asked: int | None,
-            elapsed_s: float | None) -> dict[str, Any]:
+            elapsed_s: float | None, root: str | None = None) -> dict[str, Any]:
     from genre_desktop.core.reports import write_reports
 
     return write_reports(results, out_dir, songs_asked=songs_asked, elapsed_s=elapsed_s,
-                         run_info={"source": "app"})
+                         run_info={"source": "app"}, root=root)
 
 
 def _background() -> None:
@@ -139,9 +139,10 @@ class ReportHelper:
         return self._call(_metrics, slim(results), songs_asked, elapsed_s)
 
     def export(self, results: list[SongResult], out_dir: str, songs_asked: int | None,
-               elapsed_s: float | None) -> dict[str, Any]:
-        """The bedrock_results/ file set, written by the helper (its PNG costs seconds)."""
-        return self._call(_export, list(results), out_dir, songs_asked, elapsed_s)
+               elapsed_s: float | None, root: str | None = None) -> dict[str, Any]:
+        """The bedrock_results/ file set, written by the helper (its PNG costs seconds);
+        `root`: the folder the songs' `path` entries are relative to."""
+        return self._call(_export, list(results), out_dir, songs_asked, elapsed_s, root)
 
     def warm(self) -> None:
         """Start the helper process now, so the first picture of a run is not late."""

@@ -249,9 +249,8 @@ class MetricsTab(QWidget):
         self.targets.setRowCount(len(targets))
         for row, t in enumerate(targets):
             met = {True: "yes", False: "no", None: "—"}[t["met"]]
-            value = t["value"]
-            shown = "—" if value is None else (f"{value:.3g}" if isinstance(value, float)
-                                               else str(value))
+            # The core's own wording (62.5%, 1.20 s): the same text as the exported report.
+            shown = "—" if t["value"] is None else str(t.get("shown", t["value"]))
             for col, text in enumerate((t["name"], t["goal"], shown, met)):
                 item = QTableWidgetItem(text)
                 if col == 3 and t["met"] is not None:

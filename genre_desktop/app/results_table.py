@@ -101,7 +101,11 @@ class TaggedSongsModel(QAbstractTableModel):
         if col == COL_ACTUAL:
             return result.actual_genre or ""
         if p is None:
-            return f"failed: {result.error.reason}" if (col == COL_PRED and result.error) else ""
+            if col != COL_PRED or result.error is None:
+                return ""
+            last = result.last_good
+            kept = f" (last good: {last.predicted_genre} {last.confidence:.2f})" if last else ""
+            return f"failed: {result.error.reason}{kept}"
         if col == COL_PRED:
             return p.predicted_genre
         if col == COL_CONF:
@@ -125,6 +129,10 @@ class TaggedSongsModel(QAbstractTableModel):
             if at is None:
                 fresh.append(result)
             else:
+                old = self._results[at]
+                if result.prediction is None and result.last_good is None:
+                    # A failed re-classify keeps the answer it did not replace, beside it.
+                    result.last_good = old.prediction or old.last_good
                 self._results[at] = result
                 replaced.append(at)
         if replaced:

@@ -90,7 +90,7 @@ def _fail(message: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from genre_desktop.core.runs import RunSetupError, resume_run, start_run
+    from genre_desktop.core.runs import RunRequest, RunSession, RunSetupError
     from genre_desktop.core.settings import SettingsError, load_settings
     from genre_desktop.core.store import StoreWriteError
 
@@ -100,23 +100,27 @@ def run(args: argparse.Namespace) -> int:
         if args.resume:
             # Only flags given now change a resumed run; the file and env do not.
             given = {k: v for k, v in _overrides(args).items() if v is not None}
-            prepared = resume_run(args.resume, overrides=given)
+            session = RunSession.resume(args.resume, overrides=given,
+                                        retry_failed=args.retry_failed,
+                                        use_cache=not args.no_cache)
         else:
             if not args.dir:
                 return _fail("give a folder of songs (DIR) or --resume RUN.")
             settings = load_settings(overrides=_overrides(args))
-            prepared = start_run(args.dir, settings)
+            session = RunSession.start(RunRequest(folder=args.dir, settings=settings,
+                                                  use_cache=not args.no_cache))
     except (RunSetupError, SettingsError, StoreWriteError) as exc:
         return _fail(str(exc))
     from genre_desktop.commands import classify_batch
 
-    with prepared.store:
+    with session:
+        prepared = session.prepared
         if classify_batch.wants_batch(prepared, args):
             return classify_batch.run_batch(prepared, args)
         if prepared.settings.batch_s3 and (blocked := classify_batch.open_job_blocks_on_demand(
                 prepared)):
             return _fail(blocked)
-        return _run_prepared(prepared, args)
+        return _run_session(session, args)
 
 
 def _list_runs() -> int:
@@ -134,40 +138,37 @@ def _list_runs() -> int:
     return 0
 
 
-def _run_prepared(prepared: Any, args: argparse.Namespace) -> int:
+def _run_session(session: Any, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from genre_desktop.core.pipeline import PipelineError, PipelineProgress, run_pipeline
-    from genre_desktop.core.reports import write_reports
+    from genre_desktop.core.pipeline import PipelineError, PipelineProgress
     from genre_desktop.core.store import StoreWriteError
 
-    store, settings = prepared.store, prepared.settings
-    verb = "Resuming" if prepared.resumed else "Starting"
-    print(f"{verb} run {store.run_id}: {len(prepared.songs)} songs, backend "
-          f"{prepared.backend.name} ({prepared.backend.model}), store {store.path}", flush=True)
-    for notice in getattr(prepared.backend, "notices", None) or []:
+    store, settings = session.store, session.settings
+    verb = "Resuming" if session.resumed else "Starting"
+    print(f"{verb} run {store.run_id}: {len(session.songs)} songs, backend "
+          f"{session.backend.name} ({session.backend.model}), store {store.path}", flush=True)
+    for notice in getattr(session.backend, "notices", None) or []:
         print(notice, flush=True)  # e.g. the inference profile used, a legacy model's EOL date
     cancel = threading.Event()
-    stop = StopSignals(cancel, "Cancelling: finishing songs in flight (Ctrl+C again to stop "
-                               "now)...")
+    stop = StopSignals(cancel, "Cancelling (Ctrl+C again to stop now)...")
     stop.__enter__()  # SIGINT, SIGTERM and SIGHUP alike; restored in the finally below
-    planned = {song.path for song in prepared.songs}
+    planned = {song.path for song in session.songs}
     already = len(store.finished_paths(include_errors=not args.retry_failed) & planned)
-    bar = tqdm(total=len(prepared.songs), initial=already, unit="song",
+    bar = tqdm(total=len(session.songs), initial=already, unit="song",
                disable=args.no_progress, dynamic_ncols=True, file=sys.stderr)
 
     def on_progress(ev: PipelineProgress) -> None:
         bar.n = ev.done
         acc = f"{ev.accuracy:.0%}" if ev.accuracy is not None else "-"
+        bar.set_description_str(ev.phase_text, refresh=False)
         bar.set_postfix_str(f"acc {acc} cost ${ev.cost_usd:.4f} errors {ev.errors}",
                             refresh=False)
         bar.refresh()
 
     fatal, interrupted = "", False
     try:
-        summary = run_pipeline(prepared.songs, prepared.backend, store, settings,
-                               progress=on_progress, cancel=cancel,
-                               retry_failed=args.retry_failed, use_cache=not args.no_cache)
+        summary = session.run(on_progress, cancel)
     except (PipelineError, StoreWriteError) as exc:  # e.g. a full disk under the run store
         fatal, summary = str(exc), None
     except KeyboardInterrupt:  # a second Ctrl+C: songs finished so far are stored; report them
@@ -176,20 +177,14 @@ def _run_prepared(prepared: Any, args: argparse.Namespace) -> int:
         bar.close()
         stop.__exit__(None, None, None)
 
-    results = store.results()
     try:
-        paths = write_reports(
-            results, settings.out_dir, songs_asked=len(prepared.songs),
-            elapsed_s=store.elapsed_s(),
-            run_info={"run_id": store.run_id, **{k: v for k, v in store.meta().items()
-                                                if k != "settings"}},
-        )
+        paths = session.report()
     except OSError as exc:  # the results are stored: say how to write the reports elsewhere
         print(f"Cannot write the reports to {settings.out_dir}: {exc}\nThe results are "
               f"stored; write them with: genre-desktop classify --resume {store.run_id} "
               f"--out DIR", file=sys.stderr)
         return 1
-    _print_summary(results, len(prepared.songs), paths["tagged_songs.json"].parent)
+    _print_summary(session.results(), len(session.songs), paths["tagged_songs.json"].parent)
     if fatal:
         print(f"The run stopped: {fatal}\nResume it with --resume {store.run_id}",
               file=sys.stderr)

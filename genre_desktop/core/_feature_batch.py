@@ -212,14 +212,17 @@ def extract_many(
 
 _POOL: ProcessPoolExecutor | None = None
 _POOL_SIZE = 0
+_FORKSERVER_BEFORE = -1  # the forkserver's pid when our pool started: -1 unknown, 0 none
 
 
 def shared_pool(n_workers: int) -> ProcessPoolExecutor:
     """The worker pool, started once and kept: starting one costs seconds (imports, kernels)."""
-    global _POOL, _POOL_SIZE
+    global _POOL, _POOL_SIZE, _FORKSERVER_BEFORE
     if _POOL is not None and (n_workers != _POOL_SIZE or getattr(_POOL, "_broken", False)):
         shutdown_pool()
     if _POOL is None:
+        if _FORKSERVER_BEFORE == -1:  # 0: none yet, so the one the pool starts is ours to stop
+            _FORKSERVER_BEFORE = _forkserver_pid() or 0
         _POOL = ProcessPoolExecutor(
             n_workers, mp_context=_pool_context(), initializer=_warm_worker,
             initargs=(os.getpid(),),
@@ -260,17 +263,31 @@ def shutdown_pool(*, now: bool = False) -> None:
     _stop_forkserver()
 
 
-def _stop_forkserver() -> None:
-    """The forkserver outlives its pools (it would stay until this process exits): stop it.
-
-    `_stop` is CPython's own (used by its tests, 3.8+); a later server starts on demand.
-    """
+def _forkserver_pid() -> int | None:
     from multiprocessing import forkserver
 
-    server = getattr(forkserver, "_forkserver", None)
-    if server is not None and getattr(server, "_forkserver_pid", None) is not None:
-        with contextlib.suppress(Exception):
-            server._stop()
+    return getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", None)
+
+
+def _stop_forkserver() -> None:
+    """The forkserver outlives its pools (it would stay until this process exits): stop it,
+    but only one our pool started (the app's window has its own for other helpers).
+
+    `_stop` is CPython's own (used by its tests, 3.8+); a later server starts on demand. It
+    waits for the server to see EOF; SIGTERM first, so a stray copy of that pipe cannot
+    keep it waiting.
+    """
+    global _FORKSERVER_BEFORE
+    from multiprocessing import forkserver
+
+    pid, before = _forkserver_pid(), _FORKSERVER_BEFORE
+    _FORKSERVER_BEFORE = -1
+    if pid is None or before != 0:  # none running, or it was there before our pool
+        return
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGTERM)
+    with contextlib.suppress(Exception):
+        forkserver._forkserver._stop()
 
 
 def _run_pool(

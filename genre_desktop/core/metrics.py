@@ -18,7 +18,7 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
-from genre_desktop.core.results import SongResult
+from genre_desktop.core.results import SongResult, format_value
 from genre_desktop.core.types import GENRES
 
 ECE_BINS = 10
@@ -81,7 +81,11 @@ def compute_metrics(
     songs_asked: int | None = None,
     elapsed_s: float | None = None,
 ) -> dict[str, Any]:
-    """Every figure of `accuracy_metrics.json` from the results of one run."""
+    """Every figure of `accuracy_metrics.json` from the results of one run.
+
+    A song given twice counts once (its last result), so coverage never passes 100%.
+    """
+    results = list({r.path: r for r in results}.values())
     ok = [r for r in results if r.prediction is not None]
     failed = [r for r in results if r.prediction is None]
     scored = [r for r in ok if r.actual_genre is not None]
@@ -98,7 +102,9 @@ def compute_metrics(
         "songs_tagged": len(ok),
         "songs_scored": len(scored),
         "songs_unknown_genre": len(ok) - len(scored),
-        "coverage": attempted / asked if asked else None,
+        # A fraction like accuracy (shown as a percent); never above 1: songs outside the
+        # `asked` set (an earlier run's) cannot make it 104%.
+        "coverage": min(1.0, attempted / asked) if asked else None,
         "failed_songs": len(failed),
         "failed_rate": len(failed) / attempted if attempted else None,
         "failed_files": [r.file for r in failed],
@@ -182,11 +188,20 @@ def compute_metrics(
     return _finite(m)
 
 
+TARGET_KINDS: dict[str, str] = {
+    "accuracy": "pct", "coverage": "pct", "time per song": "s", "cost per 1,000 songs": "usd",
+    "failed songs": "pct", "confidence when correct": "num", "confidence when wrong": "num",
+    "API errors": "pct",
+}
+
+
 def evaluate_targets(m: dict[str, Any]) -> list[dict[str, Any]]:
     """The mission's targets, each with the measured value and whether the run met it."""
 
     def target(name: str, goal: str, value: float | None, met: bool | None) -> dict[str, Any]:
-        return {"name": name, "goal": goal, "value": value, "met": met}
+        # `shown`: the value as the report and the app print it (62.5%, 1.20 s, $0.0100).
+        shown = format_value(value, TARGET_KINDS.get(name, "num"), missing="n/a")
+        return {"name": name, "goal": goal, "value": value, "met": met, "shown": shown}
 
     def below(value: float | None, limit: float) -> bool | None:
         return None if value is None else bool(value < limit)

@@ -362,6 +362,8 @@ def _run(songs: Sequence[Song], backend: Backend, store: RunStore, settings: Set
                 emit("running", None)
                 continue
             store.save(item)
+            if item.error is not None:  # the app shows the answer the failure did not erase
+                item.last_good = store.last_good_for(item.path)
             analysed.record(item)
             tally.add(item)
             summary.results.append(item)

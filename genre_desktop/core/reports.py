@@ -56,8 +56,17 @@ def _json(obj: Any) -> bytes:
     return (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def tagged_songs(results: Sequence[SongResult]) -> list[dict[str, Any]]:
-    return [r.tagged() for r in results if r.prediction is not None]
+def unique_by_path(results: Sequence[SongResult]) -> list[SongResult]:
+    """One result per song path (the last one given wins), in first-seen order."""
+    latest: dict[str, SongResult] = {}
+    for r in results:
+        latest[r.path] = r  # a dict keeps the first position of a key and the last value
+    return list(latest.values())
+
+
+def tagged_songs(results: Sequence[SongResult],
+                 root: str | Path | None = None) -> list[dict[str, Any]]:
+    return [r.tagged(root) for r in unique_by_path(results) if r.prediction is not None]
 
 
 def confusion_csv(metrics: dict[str, Any]) -> str:
@@ -68,13 +77,6 @@ def confusion_csv(metrics: dict[str, Any]) -> str:
     for label, row in zip(labels, metrics["confusion_matrix"]["matrix"], strict=True):
         writer.writerow([label, *row])
     return buf.getvalue()
-
-
-_TARGET_KIND = {
-    "accuracy": "pct", "coverage": "pct", "time per song": "s", "cost per 1,000 songs": "usd",
-    "failed songs": "pct", "confidence when correct": "num", "confidence when wrong": "num",
-    "API errors": "pct",
-}
 
 
 def report_text(metrics: dict[str, Any], results: Sequence[SongResult]) -> str:
@@ -114,7 +116,7 @@ def report_text(metrics: dict[str, Any], results: Sequence[SongResult]) -> str:
     ]
     for t in m["targets"]:
         verdict = {True: "MET", False: "NOT MET", None: "NOT MEASURED"}[t["met"]]
-        value = _fmt(t["value"], _TARGET_KIND.get(t["name"], "num"))
+        value = t["shown"]
         lines.append(f"[{verdict:>12}] {t['name']}: goal {t['goal']}, measured {value}")
     if m["failed_files"]:
         lines += ["", f"Failed songs ({m['failed_songs']}): see errors.log"]
@@ -139,9 +141,15 @@ def write_reports(
     songs_asked: int | None = None,
     elapsed_s: float | None = None,
     run_info: dict[str, Any] | None = None,
+    root: str | Path | None = None,
 ) -> dict[str, Path]:
-    """Write the six files to `out_dir/bedrock_results/` and return their paths by name."""
+    """Write the six files to `out_dir/bedrock_results/` and return their paths by name.
+
+    `root` is the run's folder: each tagged song's `path` is relative to it. A song given
+    twice is reported once (its last result).
+    """
     folder = Path(out_dir) / RESULTS_FOLDER
+    results = unique_by_path(results)
     metrics = compute_metrics(results, songs_asked=songs_asked, elapsed_s=elapsed_s)
     if run_info:
         metrics["run"] = run_info
@@ -150,7 +158,7 @@ def write_reports(
     def put(name: str, data: bytes) -> None:  # an error may quote a credential: mask it
         atomic_write(paths[name], redact(data.decode("utf-8")).encode("utf-8"))
 
-    put("tagged_songs.json", _json(tagged_songs(results)))
+    put("tagged_songs.json", _json(tagged_songs(results, root)))
     put("accuracy_metrics.json", _json(metrics))
     put("confusion_matrix.csv", confusion_csv(metrics).encode("utf-8"))
     put("classification_report.txt", report_text(metrics, results).encode("utf-8"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,9 @@ class SongResult:
     seconds: float = 0.0  # time this song spent in classification (wall)
     note: str = ""  # from extraction, e.g. "analysed the first 120 s of 301 s"
     finished_at: float = 0.0  # unix time
+    # A failed attempt keeps the song's last good answer (from this run or an earlier run of
+    # the same folder) beside its error; never counted in metrics, shown so it is not lost.
+    last_good: Prediction | None = None
     content_hash: str = ""  # sha256 of the file when it was analysed (writing tags checks it)
 
     @property
@@ -37,13 +41,26 @@ class SongResult:
             return None
         return self.prediction.predicted_genre == self.actual_genre
 
-    def tagged(self) -> dict[str, Any]:
-        """The standard tagged-song object plus our extra keys. Only for successful songs."""
+    def relative_path(self, root: str | Path | None) -> str:
+        """The path below `root` (the run's folder) with / separators; absolute if outside."""
+        path = Path(self.path)
+        if root is not None:
+            with contextlib.suppress(ValueError):
+                return path.relative_to(Path(root)).as_posix()
+        return path.as_posix()
+
+    def tagged(self, root: str | Path | None = None) -> dict[str, Any]:
+        """The standard tagged-song object plus our extra keys. Only for successful songs.
+
+        `file` stays the bare name (the standard format); `path` tells songs of the same name
+        in different folders apart (relative to the run's folder `root`).
+        """
         p = self.prediction
         if p is None:
             raise ValueError("a failed song has no tagged entry")
         return {
             "file": self.file,
+            "path": self.relative_path(root),
             "actual_genre": self.actual_genre,
             "predicted_genre": p.predicted_genre,
             "confidence": round(float(p.confidence), 4),

@@ -1,14 +1,18 @@
-"""Starting and resuming batch runs: the glue the CLI and the app share.
+"""Starting and resuming batch runs: the one run API the CLI, the app and the self-test share.
 
-`start_run` discovers and samples the songs, builds the backend and opens a new store recording
-what was asked; `resume_run` reopens a store with the settings it was started with.
+`RunSession.start(RunRequest(...))` or `RunSession.resume(run)`, then `.run(progress, cancel)`
+and `.report()`. Underneath, `start_run` discovers and samples the songs, builds the backend and
+opens a new store recording what was asked; `resume_run` reopens a store with the settings it
+was started with. A run belongs to its folder (recorded in the store).
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,9 +20,9 @@ from typing import Any
 from genre_desktop import __version__
 from genre_desktop.core.resources import resource
 from genre_desktop.core.settings import Settings, merge
-from genre_desktop.core.songs import Song, discover_songs, sample_songs
+from genre_desktop.core.songs import Song, discover_songs, genre_from_path, sample_songs
 from genre_desktop.core.store import RunStore
-from genre_desktop.core.types import Backend, SetupError
+from genre_desktop.core.types import Backend, CancelFlag, SetupError
 
 
 class RunSetupError(RuntimeError):
@@ -141,20 +145,24 @@ def check_out_dir(out_dir: str | Path) -> None:
 
 
 def start_run(folder: str | Path, settings: Settings, *, backend: Backend | None = None,
-              run_id: str | None = None) -> PreparedRun:
-    """Discover and sample the songs under `folder` and open a new run store for them."""
-    try:
-        found = discover_songs(folder)
-    except FileNotFoundError as exc:
-        raise RunSetupError(str(exc)) from exc
-    songs = sample_songs(found, settings.samples_per_genre, settings.seed)
+              run_id: str | None = None, songs: list[Song] | None = None,
+              source: str = "cli") -> PreparedRun:
+    """Discover and sample the songs under `folder` (or take `songs`, all of them) and open a
+    new run store for them."""
+    if songs is None:
+        try:
+            found = discover_songs(folder)
+        except FileNotFoundError as exc:
+            raise RunSetupError(str(exc)) from exc
+        songs = sample_songs(found, settings.samples_per_genre, settings.seed)
     # Absolute, so `--resume` from another folder writes the reports to the same place.
     settings = _absolute_paths(settings)
     if not songs:
         raise RunSetupError(f"No audio files found under {folder}.")
     check_out_dir(settings.out_dir)
     backend = backend or build_backend(settings, songs)
-    meta = {**run_meta(settings, backend), "folder": str(Path(folder).resolve())}
+    meta = {**run_meta(settings, backend), "folder": str(Path(folder).resolve()),
+            "source": source}
     store = RunStore.create(songs, settings=settings.to_dict(), meta=meta, run_id=run_id)
     return PreparedRun(store, songs, backend, settings, resumed=False)
 
@@ -193,3 +201,240 @@ def resume_run(run: str | Path, *, overrides: dict[str, Any] | None = None,
         for key, value in run_meta(settings, backend).items():
             store.set_meta(key, value)
     return PreparedRun(store, songs, backend, settings, resumed=True)
+
+
+# -- the one run API: the CLI, the app's run process and the self-test all go through it -----
+@dataclass
+class RunRequest:
+    """What to classify and how.
+
+    `folder`: the run's folder (songs are discovered and sampled under it, and report paths
+    are relative to it). `paths`: exactly these files instead (the app's selection), still
+    belonging to `folder`. `settings`: None loads the settings file and environment.
+    """
+
+    folder: str | Path | None = None
+    paths: Sequence[str] | None = None
+    settings: Settings | None = None
+    source: str = "cli"  # recorded in the run's metadata
+    use_cache: bool = True
+    retry_failed: bool = False
+    # Carry each song's good answer from earlier runs of the same folder, so a failed
+    # re-classify shows it beside the failure instead of erasing it.
+    keep_last_good: bool = True
+
+
+class RunSession:
+    """One run: `start` or `resume`, then `run(progress, cancel)`, then `report()`."""
+
+    def __init__(self, prepared: PreparedRun, request: RunRequest) -> None:
+        self.prepared = prepared
+        self.request = request
+
+    # -- opening -------------------------------------------------------------------------------
+    @classmethod
+    def start(cls, request: RunRequest, *, backend: Backend | None = None,
+              run_id: str | None = None) -> RunSession:
+        from genre_desktop.core.settings import load_settings
+
+        settings = request.settings or load_settings()
+        if request.paths is not None:
+            songs = songs_for(request.paths)
+            if not songs:
+                raise RunSetupError("No songs were given to classify.")
+            folder = Path(request.folder) if request.folder else _common_folder(songs)
+        else:
+            if request.folder is None:
+                raise RunSetupError("Give a folder of songs or the songs themselves.")
+            folder, songs = Path(request.folder), None
+        prepared = start_run(folder, settings, backend=backend, run_id=run_id, songs=songs,
+                             source=request.source)
+        session = cls(prepared, request)
+        if request.keep_last_good:
+            prepared.store.keep_last_good(earlier_good_answers(
+                session.folder, {s.path for s in prepared.songs},
+                skip=prepared.store.run_id))
+        return session
+
+    @classmethod
+    def resume(cls, run: str | Path, *, overrides: dict[str, Any] | None = None,
+               backend: Backend | None = None, retry_failed: bool = False,
+               use_cache: bool = True) -> RunSession:
+        prepared = resume_run(run, overrides=overrides, backend=backend)
+        meta = prepared.store.meta()
+        request = RunRequest(folder=meta.get("folder"), settings=prepared.settings,
+                             source=str(meta.get("source", "cli")), use_cache=use_cache,
+                             retry_failed=retry_failed, keep_last_good=False)
+        return cls(prepared, request)
+
+    # -- what it holds ---------------------------------------------------------------------
+    @property
+    def store(self) -> RunStore:
+        return self.prepared.store
+
+    @property
+    def songs(self) -> list[Song]:
+        return self.prepared.songs
+
+    @property
+    def backend(self) -> Backend:
+        return self.prepared.backend
+
+    @property
+    def settings(self) -> Settings:
+        return self.prepared.settings
+
+    @property
+    def resumed(self) -> bool:
+        return self.prepared.resumed
+
+    @property
+    def run_id(self) -> str:
+        return self.store.run_id
+
+    @property
+    def folder(self) -> Path | None:
+        folder = self.store.meta().get("folder")
+        return Path(folder) if folder else None
+
+    def results(self) -> list[Any]:
+        return self.store.results()
+
+    # -- doing -------------------------------------------------------------------------------
+    def run(self, progress: Callable[[Any], None] | None = None, cancel: CancelFlag | None = None,
+            *, report: bool = False) -> Any:
+        """Train or load the model, run the pipeline, then (with `report`) write the reports.
+
+        Every stage goes out as a progress event with its phase, so a caller never shows a
+        silent "0%" while the model trains or the kernels compile.
+        """
+        from genre_desktop.core.pipeline import run_pipeline
+
+        if progress is not None:
+            progress(self._event("training", "starting"))
+        if not (cancel is not None and cancel.is_set()):
+            prepare_backend(self.backend)
+        summary = run_pipeline(self.songs, self.backend, self.store, self.settings,
+                               progress=progress, cancel=cancel,
+                               retry_failed=self.request.retry_failed,
+                               use_cache=self.request.use_cache)
+        if report:
+            if progress is not None and summary.last is not None:
+                progress(dataclasses.replace(summary.last, phase="reports"))
+            self.report()
+            if progress is not None and summary.last is not None:
+                progress(summary.last)
+        return summary
+
+    def report(self, out_dir: str | Path | None = None) -> dict[str, Path]:
+        """The standard report files from everything this run has stored."""
+        from genre_desktop.core.reports import write_reports
+
+        meta = self.store.meta()
+        return write_reports(
+            self.store.results(), out_dir or self.settings.out_dir,
+            songs_asked=len(self.songs), elapsed_s=self.store.elapsed_s(),
+            run_info={"run_id": self.run_id, **{k: v for k, v in meta.items()
+                                                if k != "settings"}},
+            root=self.folder,
+        )
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> RunSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _event(self, phase: str, stage: str) -> Any:
+        from genre_desktop.core.pipeline import PipelineProgress
+
+        planned = {s.path for s in self.songs}
+        done = len(self.store.finished_paths(include_errors=not self.request.retry_failed)
+                   & planned)
+        return PipelineProgress(done, len(self.songs), 0, 0, 0, 0, 0, 0.0, 0.0, None, stage,
+                                phase=phase)
+
+
+def prepare_backend(backend: Backend) -> None:
+    """Train (or load) the offline model now, as its own phase, not inside the first song."""
+    for member in [backend, *getattr(backend, "members", [])]:
+        trained = getattr(member, "trained", None)
+        if callable(trained):
+            with contextlib.suppress(Exception):  # the first song reports the problem
+                trained()
+
+
+def songs_for(paths: Sequence[str]) -> list[Song]:
+    """The songs at these paths, each labelled by its folder name when that is a genre."""
+    # abspath, not resolve: a symlinked song keeps the path (and genre folder) the user sees.
+    return [Song(os.path.abspath(p), genre_from_path(p)) for p in paths]
+
+
+def _common_folder(songs: Sequence[Song]) -> Path:
+    common = Path(os.path.commonpath([s.path for s in songs]))
+    return common if common.is_dir() else common.parent
+
+
+def earlier_good_answers(folder: Path | None, paths: set[str], *, skip: str = "",
+                         limit: int = 50) -> list[Any]:
+    """The newest good answer for each of `paths` from earlier runs of `folder`."""
+    from genre_desktop.core.store import StoreError, list_runs
+
+    if folder is None or not paths:
+        return []
+    found: dict[str, Any] = {}
+    for info in list_runs()[:limit]:
+        if info.run_id == skip or len(found) == len(paths):
+            continue
+        try:
+            with RunStore.open(info.path) as store:
+                if store.meta().get("folder") != str(folder):
+                    continue
+                for r in store.results():
+                    if r.prediction is not None and r.path in paths:
+                        found.setdefault(r.path, r)
+        except (StoreError, OSError):
+            continue
+    return list(found.values())
+
+
+@dataclass(frozen=True)
+class PastRun:
+    """A stored run as the app lists it."""
+
+    run_id: str
+    path: Path
+    created_at: float
+    folder: str
+    backend: str
+    model: str
+    planned: int
+    finished: int
+
+    @property
+    def complete(self) -> bool:
+        return self.finished >= self.planned
+
+
+def past_runs(folder: str | Path | None = None) -> list[PastRun]:
+    """Stored runs, newest first; only those of `folder` when given."""
+    from genre_desktop.core.store import StoreError, list_runs
+
+    wanted = str(Path(folder).resolve()) if folder else None
+    out = []
+    for info in list_runs():
+        try:
+            with RunStore.open(info.path) as store:
+                meta = store.meta()
+        except (StoreError, OSError):
+            continue
+        run_folder = str(meta.get("folder", ""))
+        if wanted is not None and run_folder != wanted:
+            continue
+        out.append(PastRun(info.run_id, info.path, info.created_at, run_folder,
+                           str(meta.get("backend", "")), str(meta.get("model", "")),
+                           info.planned, info.finished))
+    return out

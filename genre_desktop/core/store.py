@@ -29,6 +29,13 @@ from genre_desktop.core.results import (
     prediction_to_dict,
 )
 from genre_desktop.core.songs import Song
+from genre_desktop.core.types import Prediction
+
+
+def _slim(p: Prediction) -> dict[str, Any]:
+    data = prediction_to_dict(p)
+    data["prompt"] = data["raw_response"] = ""  # the full exchange stays in its own run
+    return data
 
 STORE_SCHEMA = 1
 
@@ -44,6 +51,8 @@ CREATE TABLE IF NOT EXISTS results (
     input_tokens INTEGER NOT NULL DEFAULT 0, output_tokens INTEGER NOT NULL DEFAULT 0,
     cost_usd REAL NOT NULL DEFAULT 0, latency_s REAL NOT NULL DEFAULT 0,
     seconds REAL NOT NULL DEFAULT 0, note TEXT NOT NULL DEFAULT '', finished_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS last_good (
+    path TEXT PRIMARY KEY, prediction_json TEXT NOT NULL, finished_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS sessions (
     id INTEGER PRIMARY KEY AUTOINCREMENT, started_at REAL NOT NULL, elapsed_s REAL NOT NULL,
     songs INTEGER NOT NULL, cancelled INTEGER NOT NULL);
@@ -238,6 +247,7 @@ class RunStore:
             " r.raw_response, r.seconds, r.note, r.finished_at FROM results r"
             " LEFT JOIN planned p ON p.path = r.path ORDER BY COALESCE(p.position, 1e12), r.path"
         )
+        good = self.last_good()
         out = []
         for path, genre, status, pred_json, err_json, prompt, raw, seconds, note, at in rows:
             result = SongResult(path, genre, seconds=seconds, note=note, finished_at=at)
@@ -247,8 +257,28 @@ class RunStore:
                 result.prediction = pred
             else:
                 result.error = error_from_dict(json.loads(err_json))
+                result.last_good = good.get(path)
             out.append(result)
         return out
+
+    def last_good(self) -> dict[str, Prediction]:
+        """Each song's last good answer, kept when a later attempt failed."""
+        rows = self._query("SELECT path, prediction_json FROM last_good")
+        return {path: prediction_from_dict(json.loads(data)) for path, data in rows}
+
+    def last_good_for(self, path: str) -> Prediction | None:
+        rows = self._query("SELECT prediction_json FROM last_good WHERE path = ?", (path,))
+        return prediction_from_dict(json.loads(rows[0][0])) if rows else None
+
+    def keep_last_good(self, results: Iterable[SongResult]) -> None:
+        """Record good answers from elsewhere (an earlier run of the same folder) as the
+        songs' last good answers, so a failed attempt in this run does not hide them."""
+        rows = [(r.path, json.dumps(_slim(r.prediction)), r.finished_at or time.time())
+                for r in results if r.prediction is not None]
+        with self._lock:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO last_good(path, prediction_json, finished_at)"
+                " VALUES (?,?,?)", rows)
 
     def prompt_and_response(self, path: str) -> tuple[str, str] | None:
         rows = self._query("SELECT prompt, raw_response FROM results WHERE path = ?", (path,))
@@ -287,7 +317,15 @@ class RunStore:
         finished = result.finished_at or time.time()
         # An error text (or a raw response) may quote a credential the endpoint echoed.
         row = tuple(redact(v) if isinstance(v, str) else v for v in row)
-        with self._lock, self._writing():
+        with self._lock, self._writing(), self._db:
+            self._db.execute("BEGIN")
+            if p is not None:  # a good answer: nothing older to keep
+                self._db.execute("DELETE FROM last_good WHERE path = ?", (result.path,))
+            else:  # a failed attempt over a good one: keep that one beside the error
+                self._db.execute(
+                    "INSERT OR REPLACE INTO last_good(path, prediction_json, finished_at)"
+                    " SELECT path, prediction_json, finished_at FROM results"
+                    " WHERE path = ? AND status = 'ok'", (result.path,))
             self._db.execute(
                 "INSERT OR REPLACE INTO results(path, file, actual_genre, status, predicted_genre,"
                 " confidence, is_correct, prediction_json, error_reason, error_json, prompt,"
