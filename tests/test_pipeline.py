@@ -233,7 +233,8 @@ def test_real_extraction_and_offline_model_with_cancel(gtzan_dir):
 
 
 def _descendants() -> set[int]:
-    """Processes below this one (forkserver, pool workers), from /proc."""
+    """Processes below this one (forkserver, pool workers), from /proc. multiprocessing's
+    resource tracker is left out: one per interpreter for its lifetime, never one per run."""
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -247,7 +248,14 @@ def _descendants() -> set[int]:
         for child in children.get(todo.pop(), []):
             out.add(child)
             todo.append(child)
-    return out
+    return {pid for pid in out if "resource_tracker" not in _cmdline(pid)}
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text()
+    except OSError:
+        return ""
 
 
 @pytest.mark.parametrize("cancel_after", [0, 1])
