@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from genre_desktop.app.workers import RunController, run_task
-from genre_desktop.core.tag_policy import MODES, TagPolicy
+from genre_desktop.core.tag_policy import MODES, VOCABULARIES, TagPolicy
 
 
 def _default_policy() -> TagPolicy:
@@ -58,7 +58,7 @@ class WriteTagsDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("writeTagsDialog")
         self.setWindowTitle("Write genre tags")
-        self.resize(760, 480)
+        self.resize(760, 540)
         self._results, self._decisions, self.store_path = results, dict(decisions), store_path
         self.plan: list[Any] = []
         self.summary: Any = None
@@ -75,14 +75,30 @@ class WriteTagsDialog(QDialog):
         self.min_confidence.setRange(0.0, 1.0)
         self.min_confidence.setSingleStep(0.05)
         self.min_confidence.setValue(policy.min_confidence)
+        self.threshold = QDoubleSpinBox()
+        self.threshold.setRange(0.0, 1.0)
+        self.threshold.setSingleStep(0.05)
+        self.threshold.setValue(policy.threshold)
+        self.threshold.setToolTip("Probability a 2nd..Nth genre needs")
+        self.vocabulary = QComboBox()
+        self.vocabulary.addItems(list(VOCABULARIES))
+        self.vocabulary.setCurrentText(policy.vocabulary)
+        self.vocabulary.setToolTip("gtzan: the ten labels; tags: the audio tagger's genre tags")
+        self.skip_tagged = QCheckBox("Skip files an earlier write already tagged")
+        self.skip_tagged.setChecked(policy.skip_tagged)
         self.only_reviewed = QCheckBox("Only songs I accepted or corrected")
         self.only_reviewed.setChecked(any(d.decision != "rejected" for d in decisions.values()))
         form = QFormLayout()
         form.addRow("Mode", self.mode)
         form.addRow("At most genres", self.max_genres)
+        form.addRow("… more genres above", self.threshold)
         form.addRow("Minimum confidence", self.min_confidence)
+        form.addRow("Vocabulary", self.vocabulary)
+        form.addRow("", self.skip_tagged)
         form.addRow("", self.only_reviewed)
-        for widget in (self.mode, self.max_genres, self.min_confidence, self.only_reviewed):
+        self.controls = (self.mode, self.max_genres, self.threshold, self.min_confidence,
+                         self.vocabulary, self.skip_tagged, self.only_reviewed)
+        for widget in self.controls:
             signal = getattr(widget, "currentTextChanged", None) or getattr(
                 widget, "valueChanged", None) or widget.toggled
             signal.connect(self.replan)
@@ -124,9 +140,11 @@ class WriteTagsDialog(QDialog):
     def policy(self) -> TagPolicy:
         import dataclasses
 
-        return dataclasses.replace(self.base_policy, mode=self.mode.currentText(),
-                                   max_genres=self.max_genres.value(),
-                                   min_confidence=self.min_confidence.value()).validate()
+        return dataclasses.replace(
+            self.base_policy, mode=self.mode.currentText(), max_genres=self.max_genres.value(),
+            threshold=self.threshold.value(), min_confidence=self.min_confidence.value(),
+            vocabulary=self.vocabulary.currentText(),
+            skip_tagged=self.skip_tagged.isChecked()).validate()
 
     # -- planning ---------------------------------------------------------------------------
     def replan(self, *_args: Any) -> None:
@@ -188,8 +206,7 @@ class WriteTagsDialog(QDialog):
                 return write_plan(plan, journal, cancel=cancel,
                                   progress=lambda d, t, name: progress((d, t, name)))
 
-        for widget in (self.write_button, self.mode, self.max_genres, self.min_confidence,
-                       self.only_reviewed):
+        for widget in (self.write_button, *self.controls):
             widget.setEnabled(False)
         self.cancel_button.setText("Cancel")
         self.status.setText("Writing …")
