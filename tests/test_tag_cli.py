@@ -95,6 +95,10 @@ def test_modes_and_limits_from_the_command_line(tmp_path, capsys):
     assert read_tags(files[1]).genres == ("Blues",)
     assert main(["tag", run_id, "--mode", "add", "--no-progress"]) == 0
     assert read_tags(files[0]).genres == ("Jazz", "Blues")
+    capsys.readouterr()
+    assert main(["tag", run_id, "--skip-tagged", "--max-genres", "2", "--threshold", "0",
+                 "--dry-run"]) == 0
+    assert capsys.readouterr().out.count("left alone: already tagged by an earlier write") == 2
     assert main(["tag", run_id, "--min-confidence", "0.7", "--dry-run"]) == 0
     assert "below 0.70" in capsys.readouterr().out
     assert main(["tag", run_id, "--max-genres", "0"]) == 2
@@ -111,8 +115,8 @@ def test_modes_and_limits_from_the_command_line(tmp_path, capsys):
 
 def test_read_only_and_changed_files_are_skipped_with_a_reason(tmp_path, capsys):
     folder = tmp_path / "s"
-    files = [make_song(folder, "mp3v24", name=f"{i}.mp3", freq=300 + i) for i in range(3)]
-    run_id = _run_of(folder, files, ["rock", "rock", "rock"])
+    files = [make_song(folder, "mp3v24", name=f"{i}.mp3", freq=300 + i) for i in range(4)]
+    run_id = _run_of(folder, files, ["rock", "rock", "rock", "rock"])
     files[0].chmod(0o444)
     untouched = files[0].read_bytes()
     import mutagen  # someone else retags file 1 after the analysis
@@ -126,12 +130,19 @@ def test_read_only_and_changed_files_are_skipped_with_a_reason(tmp_path, capsys)
     assert "0.mp3: left alone: the file is read-only" in text
     assert "1.mp3: left alone: the file changed since it was analysed" in text
     assert files[0].read_bytes() == untouched and files[1].read_bytes() == changed
-    assert read_tags(files[2]).genres == ("Rock",)
+    assert read_tags(files[2]).genres == ("Rock",) == read_tags(files[3]).genres
     files[2].chmod(0o444)  # undo refuses a file made read-only since
+    retagged = mutagen.File(files[3])  # and one someone retagged after our write
+    retagged.tags.add(__import__("mutagen.id3", fromlist=["TCOM"]).TCOM(text=["Later"]))
+    retagged.save()
     assert main(["untag", run_id, "--no-progress"]) == 1
-    assert "SKIPPED 2.mp3: the file is read-only" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "SKIPPED 2.mp3: the file is read-only" in text
+    assert "SKIPPED 3.mp3: the file changed since it was tagged" in text
+    assert read_tags(files[3]).genres == ("Rock",)
     files[2].chmod(0o644)
-    assert main(["untag", run_id, "--no-progress"]) == 0
+    assert main(["untag", run_id, "--no-progress"]) == 1  # 3.mp3 stays refused
+    assert "Restored 1 files" in capsys.readouterr().out
     assert read_tags(files[2]).genres == ("Old",)
 
 
