@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -63,11 +63,40 @@ def load_reference(path: str | Path | None = None) -> ReferenceTable:
             f"The reference table {source.name} lacks {len(missing)} column(s): "
             + ", ".join(missing[:5])
         )
+    for column in FEATURE_COLUMNS:  # a word or an infinity in a column: refused, with its line
+        values = pd.to_numeric(frame[column], errors="coerce")
+        bad = (values.isna() & frame[column].notna()) | np.isinf(values.fillna(0.0))
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise ReferenceError(
+                f"The reference table {source.name} has {frame[column].iloc[row]!r} in column "
+                f"{column} on line {row + 2}; every feature must be a finite number.")
+        frame[column] = values
     frame = frame.dropna(subset=["label", *FEATURE_COLUMNS]).reset_index(drop=True)
     if frame.empty:
         raise ReferenceError(f"The reference table {source.name} has no labelled rows.")
     frame = frame.loc[:, ["filename", *FEATURE_COLUMNS, "label"]]
     return ReferenceTable(frame=frame, source=source, digest=hashlib.sha256(raw).hexdigest())
+
+
+MIN_ROWS_PER_GENRE = 5  # the offline model calibrates on 5 folds of each genre
+
+
+def training_problem(table: ReferenceTable, exclude: Sequence[str] = ()) -> str | None:
+    """Why the offline model cannot be trained on `table` (minus rows named in `exclude`),
+    as a sentence; None when it can."""
+    labels = table.frame.loc[~table.frame["filename"].isin(set(exclude)), "label"]
+    counts = labels.astype(str).value_counts()
+    name = table.source.name
+    if len(counts) < 2:
+        return (f"The reference table {name} has {len(counts)} genre(s); the offline model "
+                "needs at least 2 to tell apart.")
+    small = counts[counts < MIN_ROWS_PER_GENRE]
+    if len(small):
+        return (f"The reference table {name} has only {int(small.iloc[-1])} row(s) of "
+                f"{small.index[-1]!r}; the offline model needs at least {MIN_ROWS_PER_GENRE} "
+                "of every genre.")
+    return None
 
 
 # --- Helpers over a table: percentiles, genre profiles, neighbours, self-matches -------------

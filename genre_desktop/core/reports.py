@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import secrets
 from collections.abc import Sequence
@@ -52,8 +53,20 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def _finite(value: Any) -> Any:
+    """NaN and infinities as null: json.dumps would write NaN, which is not JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
 def _json(obj: Any) -> bytes:
-    return (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    text = json.dumps(_finite(obj), indent=2, ensure_ascii=False, allow_nan=False)
+    return (text + "\n").encode("utf-8")
 
 
 def unique_by_path(results: Sequence[SongResult]) -> list[SongResult]:

@@ -55,6 +55,7 @@ def build_backend(settings: Settings, songs: Sequence[Song] | None = None) -> Ba
     With `songs`, the offline model is trained without the reference rows of those songs (by
     file name), so a run over GTZAN itself measures accuracy on songs the model has not seen.
     """
+    from genre_desktop.core.reference import ReferenceError as TableError
     from genre_desktop.core.user_reference import with_user_rows
 
     try:
@@ -76,6 +77,8 @@ def build_backend(settings: Settings, songs: Sequence[Song] | None = None) -> Ba
         raise
     except SetupError as exc:  # the Bedrock pre-flight: one sentence with its hint
         raise RunSetupError(str(exc)) from exc
+    except TableError as exc:  # an unreadable or unusable reference table: its own sentence
+        raise RunSetupError(str(exc)) from exc
     except Exception as exc:  # missing credentials, bad reference table, ...
         raise RunSetupError(
             f"Cannot set up the {settings.backend} backend: {type(exc).__name__}: {exc}"
@@ -83,15 +86,20 @@ def build_backend(settings: Settings, songs: Sequence[Song] | None = None) -> Ba
 
 
 def _local_kwargs(settings: Settings, songs: Sequence[Song] | None) -> dict[str, Any]:
-    from genre_desktop.core.reference import load_reference
+    from genre_desktop.core.reference import load_reference, training_problem
 
     kwargs: dict[str, Any] = {"table": settings.reference} if settings.reference else {}
+    table = load_reference(settings.reference)
+    held_out: list[str] = []
     if songs:
         # Only names that are in the table: the trained-model cache key stays small and stable.
-        in_table = set(load_reference(settings.reference).filenames)
-        held_out = sorted({Path(s.path).name for s in songs} & in_table)
+        held_out = sorted({Path(s.path).name for s in songs} & set(table.filenames))
         if held_out:
             kwargs["exclude_from_training"] = held_out
+    # Found now, not as every song's model_unavailable error once the run has started.
+    problem = training_problem(table, held_out)
+    if problem:
+        raise RunSetupError(problem)
     return kwargs
 
 

@@ -177,7 +177,12 @@ def load_settings(
     file = path if path is not None else settings_path()
     if file.is_file():
         try:
-            data = tomllib.loads(file.read_text(encoding="utf-8"))
+            raw = file.read_bytes()
+            data = tomllib.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:  # e.g. saved as Latin-1 by an editor
+            line = raw[: exc.start].count(b"\n") + 1
+            raise SettingsError(f"Cannot read settings file {file}: line {line} is not UTF-8 "
+                                f"text (byte 0x{raw[exc.start]:02x}); save it as UTF-8.") from None
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise SettingsError(f"Cannot read settings file {file}: {exc}") from exc
         version = data.get("schema_version", SCHEMA_VERSION)
