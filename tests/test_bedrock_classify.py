@@ -70,8 +70,12 @@ def test_default_answer_is_a_full_prediction_with_usage_and_cost(bedrock_server,
     assert reply["predicted_genre"] == pred.predicted_genre
     assert pred.input_tokens == len(call.prompt_text) // 4
     assert pred.output_tokens == len(pred.raw_response) // 4
+    # the first song writes the prompt cache (at $1.25/1M), later ones read it ($0.10/1M)
+    fresh = pred.input_tokens - pred.cache_write_tokens - pred.cache_read_tokens
+    assert pred.cache_write_tokens > 4096 and pred.cache_read_tokens == 0
     assert pred.cost_usd > 0 and pred.cost_usd == pytest.approx(
-        (pred.input_tokens * 1.0 + pred.output_tokens * 5.0) * 1.1 / 1_000_000)
+        (fresh * 1.0 + pred.cache_write_tokens * 1.25 + pred.output_tokens * 5.0) * 1.1
+        / 1_000_000)
     assert pred.api_calls == 1 and pred.retries == 0 and pred.latency_s > 0
     # the exact prompt that was sent, and nothing of the file's path or name in it
     assert call.system_text in pred.prompt and call.user_text in pred.prompt
@@ -90,7 +94,7 @@ def test_cost_follows_the_model_prices(bedrock_server, song):
     assert pred.cost_usd == pytest.approx((pred.input_tokens * 3 + pred.output_tokens * 15)
                                           / 1_000_000)
     # a 2000+ token prompt on Haiku costs well under a cent
-    haiku = BedrockBackend(fast_config(), registry=ModelRegistry())
+    haiku = BedrockBackend(fast_config(prompt_cache=False), registry=ModelRegistry())
     cheap = haiku.classify(features, exclude_refs=frozenset({own_file}))
     assert isinstance(cheap, Prediction) and cheap.input_tokens > 2000
     assert cheap.cost_usd < 0.01
@@ -102,7 +106,7 @@ def test_prices_come_from_the_users_override_file(bedrock_server, song, tmp_path
         "regional_premium = 0.0\n"
         "max_tokens = 321\n")
     features, own_file, _ = song
-    backend = BedrockBackend(fast_config(), registry=ModelRegistry.load(tmp_path))
+    backend = BedrockBackend(fast_config(prompt_cache=False), registry=ModelRegistry.load(tmp_path))
     pred = backend.classify(features, exclude_refs=frozenset({own_file}))
     assert isinstance(pred, Prediction)
     assert pred.cost_usd == pytest.approx(pred.input_tokens / 1000 + pred.output_tokens * 2 / 1000)
@@ -207,3 +211,49 @@ def test_parallel_workers_classify_through_one_backend(bedrock_server):
     assert len(results) == 8 and all(isinstance(r, Prediction) for r in results)
     assert bedrock_server.count() == 8 and backend.totals.api_calls == 8
     assert backend.totals.cost_usd == pytest.approx(sum(r.cost_usd for r in results))
+
+
+def test_structured_output_goes_only_to_models_that_take_it(bedrock_server, song):
+    from genre_desktop.core.backends.registry import NOVA_LITE
+
+    features, own_file, _ = song
+    pred = BedrockBackend(fast_config()).classify(features, exclude_refs=frozenset({own_file}))
+    assert isinstance(pred, Prediction)
+    fmt = bedrock_server.converse_calls()[-1].body["outputConfig"]["textFormat"]
+    assert fmt["type"] == "json_schema"
+    schema = json.loads(fmt["structure"]["jsonSchema"]["schema"])
+    assert schema["properties"]["predicted_genre"]["enum"] == list(GENRES)
+    assert set(schema["required"]) >= {"predicted_genre", "confidence", "alternative_genres"}
+    # Nova takes no outputConfig (the server refuses it, as Bedrock does): prose parsing
+    pred = BedrockBackend(fast_config(model_id=NOVA_LITE)).classify(
+        features, exclude_refs=frozenset({own_file}))
+    assert isinstance(pred, Prediction)
+    assert "outputConfig" not in bedrock_server.converse_calls()[-1].body
+
+
+def test_a_parameter_the_model_rejects_is_a_set_up_error_with_a_hint(bedrock_server, song,
+                                                                     tmp_path):
+    # an override that sends top_p with temperature to a Claude 4.5 model: Bedrock refuses it
+    (tmp_path / "models.toml").write_text(f'[models."{HAIKU_45}"]\nsampling = "both"\n')
+    features, own_file, _ = song
+    backend = BedrockBackend(fast_config(top_p=0.9), registry=ModelRegistry.load(tmp_path))
+    with pytest.raises(SetupError) as caught:
+        backend.classify(features, exclude_refs=frozenset({own_file}))
+    assert caught.value.reason == "invalid_request" and "top_p" in caught.value.message
+    assert "models.toml" in caught.value.hint and bedrock_server.count() == 1
+
+
+def test_haiku_45_gets_the_atlas_and_a_cache_point_only_with_caching(bedrock_server, song):
+    features, own_file, _ = song
+    cached = BedrockBackend(fast_config()).song_request(features,
+                                                        exclude_refs=frozenset({own_file}))
+    plain = BedrockBackend(fast_config(prompt_cache=False)).song_request(
+        features, exclude_refs=frozenset({own_file}))
+    (req_c, text_c), (req_p, text_p) = cached, plain
+    # the plain prefix is under Haiku 4.5's 4,096-token minimum: the atlas lifts it over
+    assert "Genre reference atlas" in text_c and "Genre reference atlas" not in text_p
+    assert req_c["system"][-1] == {"cachePoint": {"type": "default"}}
+    assert all("cachePoint" not in b for b in req_p["system"])
+    # the song's own description and examples stay after the cache point
+    assert req_c["messages"] == req_p["messages"]
+    assert len(req_c["system"][0]["text"]) // 4 >= 4096

@@ -18,6 +18,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="a Bedrock-compatible endpoint for both APIs (tests, proxies)")
     parser.add_argument("--clip", help="an audio file for the extraction step "
                         "(default: a synthetic 30 s signal)")
+    parser.add_argument("--timeout", type=float, default=10.0, metavar="S",
+                        help="connect and read timeout of each AWS step, one attempt each "
+                        "(default 10 s)")
     parser.set_defaults(func=run)
     return parser
 
@@ -41,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"       hint: {step.hint}", flush=True)
 
     results = run_checks(profile=profile, region=region, model=model, endpoint_url=endpoint,
-                         clip=args.clip, on_step=show)
+                         clip=args.clip, on_step=show,
+                         timeout_s=max(0.5, float(args.timeout)))
     failed = [r.name for r in results if r.status == FAIL]
     print("All checks passed." if not failed else f"Failed: {', '.join(failed)}.")
     return 1 if failed else 0

@@ -27,7 +27,7 @@ from genre_desktop.core.reference import (
 from genre_desktop.core.resources import config_dir, resource
 
 # Bump when this module changes the text it fills into the templates.
-PROMPT_CODE_VERSION = "1"
+PROMPT_CODE_VERSION = "2"  # 2: the genre atlas for caching minimums
 TEMPLATE_NAMES: tuple[str, str] = ("system.md", "user.md")
 
 # The answer's keys and what each holds; SCHEMA_TEXT is how the prompt shows them.
@@ -102,6 +102,12 @@ def estimate_tokens(text: str) -> int:
     return count
 
 
+def cacheable_tokens(text: str) -> int:
+    """A cautious Claude-tokenizer count for prompt-caching minimums: estimate_tokens runs
+    about 20% above it, and a prefix under the minimum is silently not cached."""
+    return int(estimate_tokens(text) * 0.8)
+
+
 def template_dirs() -> list[Path]:
     """Where templates are looked up, the user's override first."""
     return [config_dir() / "prompts", resource("prompts")]
@@ -130,6 +136,15 @@ def _example_block(
     return f"{head}\n{describe(features, level, table)}"
 
 
+def _atlas(table: ReferenceTable) -> str:
+    """Every genre's median clip described in full, as songs are: per-song invariant, so it
+    lives in the cached prefix of models whose caching minimum the prompt would miss."""
+    blocks = [f"### {genre}\n{describe(medians, 'detailed', table)}"
+              for genre, medians in genre_profiles(table).items()]
+    return ("## Genre reference atlas\n\nEach genre's median reference clip, described in "
+            "full in the same words as the song and the examples:\n\n" + "\n\n".join(blocks))
+
+
 def build_prompt(
     features: Mapping[str, float],
     table: ReferenceTable | None = None,
@@ -138,8 +153,15 @@ def build_prompt(
     n_examples: int = 5,
     one_per_genre: bool = False,
     level: str = "standard",
+    cache_min_tokens: int = 0,
 ) -> PromptMessages:
     """System and user messages for one song's features.
+
+    The system message is the same for every song (genres and profiles, procedure, experts,
+    calibration, schema) and the user message holds the song's examples and description, so
+    the system message is the prefix a prompt cache keeps. With `cache_min_tokens` (the
+    model's caching minimum) a system message short of it gains the genre atlas when that
+    reaches it: cheaper from the second song on than an uncached shorter prefix.
 
     `exclude_refs` names table rows never to use as examples (e.g. the song's own file); rows
     whose features match the song (see reference.matching_rows) are left out as well.
@@ -168,6 +190,10 @@ def build_prompt(
         "song_description": describe(features, level, table),
     }
     system = Template(system_template).safe_substitute(values).strip()
+    if cache_min_tokens and cacheable_tokens(system) < cache_min_tokens:
+        padded = f"{system}\n\n{_atlas(table)}"
+        if cacheable_tokens(padded) >= cache_min_tokens:
+            system = padded
     user = Template(user_template).safe_substitute(values).strip()
     digest = hashlib.sha256(
         "\0".join([PROMPT_CODE_VERSION, system_template, user_template]).encode()

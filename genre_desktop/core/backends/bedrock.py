@@ -135,6 +135,14 @@ class BedrockBackend:
     def max_tokens(self) -> int:
         return self.config.max_tokens or self.info.max_tokens
 
+    @property
+    def cache_min_tokens(self) -> int:
+        """The prefix the prompt should reach for the model's cache (0: no caching)."""
+        info = self.info
+        if self.config.prompt_cache and info.supports_caching and info.supports_system:
+            return info.cache_min_tokens
+        return 0
+
     def prepare(self) -> list[str]:
         """The pre-flight; raises SetupError for a problem every song would hit. Idempotent."""
         from genre_desktop.core.backends.preflight import run_preflight
@@ -186,7 +194,7 @@ class BedrockBackend:
 
     def build_request(self, system: str, user: str, *, cacheable: str = "") -> dict[str, Any]:
         """A Converse request. `cacheable` is the per-song-invariant system prefix (or "")."""
-        from genre_desktop.core.prompt import answer_json_schema, estimate_tokens
+        from genre_desktop.core.prompt import answer_json_schema, cacheable_tokens
 
         info = self.info
         if not info.supports_system:
@@ -204,9 +212,8 @@ class BedrockBackend:
         if system:
             blocks: list[dict[str, Any]] = [{"text": system}]
             # Measured, not hoped: a prefix under the model's minimum is silently not cached.
-            # estimate_tokens runs about 20% above Claude's tokenizer, hence the margin.
-            if (self.config.prompt_cache and info.supports_caching and cacheable
-                    and estimate_tokens(cacheable) * 0.8 >= info.cache_min_tokens):
+            if (self.cache_min_tokens and cacheable
+                    and cacheable_tokens(cacheable) >= self.cache_min_tokens):
                 blocks.append({"cachePoint": {"type": "default"}})
             request["system"] = blocks
         if self.config.structured and info.structured_output == "json_schema":
@@ -332,7 +339,8 @@ class BedrockBackend:
             prompt = build_prompt(song.features, table, exclude_refs=exclude_refs,
                                   n_examples=self.config.n_examples,
                                   one_per_genre=self.config.one_per_genre,
-                                  level=self.config.prompt_level)
+                                  level=self.config.prompt_level,
+                                  cache_min_tokens=self.cache_min_tokens)
         except (ValueError, KeyError, OSError) as exc:
             return SongError("prompt_failed", f"Could not build the prompt: {exc}",
                              stage="classify", path=song.path)
