@@ -62,6 +62,10 @@ class MainWindow(QMainWindow):
         self.last_summary: Any = None
         self.last_export: dict[str, Path] = {}
         self.use_feature_cache = True  # tests turn it off to measure real extraction work
+        self._child_run: Any = None
+        from genre_desktop.app.plot_render import RENDERER
+
+        RENDERER.reopen()  # a window closed earlier in this process shut the helper down
 
         self.browser = BrowserPanel()
         self.player = PlayerPanel()
@@ -328,9 +332,9 @@ class MainWindow(QMainWindow):
         self.progress_label.setText(f"Starting {len(paths)} songs on the {label} ...")
         from genre_desktop.app.run_process import run_in_child
 
-        fn = run_in_child(paths, choice, workers=self.settings.workers,
-                          use_cache=self.use_feature_cache)
-        self.run_controller.start(fn)
+        self._child_run = run_in_child(paths, choice, workers=self.settings.workers,
+                                       use_cache=self.use_feature_cache)
+        self.run_controller.start(self._child_run)
 
     def cancel_run(self) -> None:
         if self.run_controller.is_running():
@@ -464,14 +468,35 @@ class MainWindow(QMainWindow):
         if dialog.exec():
             self.update_model_label()
 
+    def confirm_close_during_run(self) -> bool:
+        """Ask before closing while a run goes (finished songs are kept in its run store)."""
+        answer = QMessageBox.question(
+            self, "Stop the classification?",
+            "A classification run is still going. Stop it and close Genre Desktop?\n\n"
+            "Songs already classified are kept; the others are not classified.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.run_controller.is_running():
-            self.run_controller.cancel()
-            self.run_controller.wait(30000)
+            if not self.confirm_close_during_run():
+                event.ignore()
+                return
+            if self.run_controller.is_running():  # it may have ended while we asked
+                self.statusBar().showMessage("Stopping the run ...")
+                self.run_controller.cancel()
+                if self._child_run is not None:
+                    self._child_run.hurry()
+                self.run_controller.wait(5000)
         self.player.shutdown()
+        from PySide6.QtCore import QThreadPool
+
         from genre_desktop.app.plot_render import RENDERER
 
         RENDERER.shutdown()
+        # Scans, song loads and plot requests still on pool threads end before Python does.
+        QThreadPool.globalInstance().waitForDone(3000)
         self.settings.save_window(QByteArray(self.saveGeometry()), QByteArray(self.saveState()))
         self.settings.volume = self.player.volume.value()
         self.settings.output_device = self.player.device_name()

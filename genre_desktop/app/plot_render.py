@@ -15,7 +15,7 @@ import multiprocessing as mp
 import os
 import sys
 import threading
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import CancelledError, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from typing import Any
@@ -106,15 +106,24 @@ def _context() -> mp.context.BaseContext:
     return mp.get_context("spawn")
 
 
+class HelperClosed(RuntimeError):
+    """The window is closing: no more pictures or metrics (the asking task just ends)."""
+
+    quiet = True  # workers._Task prints no traceback for it
+
+
 class ReportHelper:
     """One helper process, started on first use and restarted if it dies."""
 
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
+        self._closed = False
 
     def _executor(self) -> ProcessPoolExecutor:
         with self._lock:
+            if self._closed:
+                raise HelperClosed("the report helper is shut down")
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(1, mp_context=_context(),
                                                  initializer=_background)
@@ -122,11 +131,21 @@ class ReportHelper:
 
     def _call(self, fn: Any, *args: Any) -> Any:
         try:
-            return self._executor().submit(fn, *args).result()
+            return self._submit(fn, *args)
         except BrokenProcessPool:  # the helper died (OOM killer, ...): one fresh try
             with self._lock:
                 self._pool = None
+            return self._submit(fn, *args)
+
+    def _submit(self, fn: Any, *args: Any) -> Any:
+        try:
             return self._executor().submit(fn, *args).result()
+        except (RuntimeError, CancelledError, BrokenProcessPool) as exc:
+            # "cannot schedule new futures after (interpreter) shutdown", a future cancelled
+            # or a helper ended by shutdown(): the window is closing, nobody waits for this.
+            if self._closed or "shutdown" in str(exc):
+                raise HelperClosed(str(exc) or type(exc).__name__) from None
+            raise
 
     def render(self, metrics: dict[str, Any], results: list[SongResult], width_px: int,
                height_px: int) -> tuple[np.ndarray, int]:
@@ -149,10 +168,25 @@ class ReportHelper:
         self._executor().submit(int).result()
 
     def shutdown(self) -> None:
+        """End the helper process now (a picture it is drawing is not waited for)."""
         with self._lock:
+            self._closed = True
             pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+        if pool is None:
+            return
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            with contextlib.suppress(Exception):
+                process.terminate()
+        for process in processes:
+            with contextlib.suppress(Exception):
+                process.join(2.0)
+
+    def reopen(self) -> None:
+        """Allow use again after shutdown() (tests build many windows in one process)."""
+        with self._lock:
+            self._closed = False
 
 
 RENDERER = ReportHelper()

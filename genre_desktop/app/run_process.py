@@ -13,6 +13,7 @@ import contextlib
 import multiprocessing as mp
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -55,6 +56,11 @@ def _child(paths: list[str], choice: dict[str, Any], workers: int | None, use_ca
     # one (user folders, keyring D-Bus address, AWS endpoint settings).
     os.environ.clear()
     os.environ.update(environ)
+    if hasattr(os, "setpgid"):
+        # Its own process group: the extraction pool and its forkserver join it, so the
+        # window can end the whole run at once (closing during a run, a cancel that hangs).
+        with contextlib.suppress(OSError):
+            os.setpgid(0, 0)
     if hasattr(os, "nice"):
         with contextlib.suppress(OSError):
             os.nice(BACKGROUND_NICE)
@@ -72,8 +78,13 @@ def _child(paths: list[str], choice: dict[str, Any], workers: int | None, use_ca
         events.put(("failed", f"{type(exc).__name__}: {exc}"))
 
 
+# A cancel the pipeline has not honoured by then ends the run's processes (finished songs are
+# already out as events): the user asked for it to stop, and the issue asks for < 2 s.
+CANCEL_GRACE_S = 1.5
+
+
 class ProcessRun:
-    """Start a run in a child; `pump()` hands its messages to callbacks (call it in a loop)."""
+    """Start a run in a child; `run()` relays its messages (on a worker thread)."""
 
     def __init__(self, paths: Sequence[str], choice: BackendChoice, *,
                  workers: int | None = None, use_cache: bool = True) -> None:
@@ -85,6 +96,10 @@ class ProcessRun:
             args=(list(paths), asdict(choice), workers, use_cache, self._events, self._cancel,
                   dict(os.environ)),
         )
+        self._group: int | None = None  # the child's process group, once it has made one
+        self._killed = False
+        self._done = False
+        self.grace_s = CANCEL_GRACE_S
         self.finished = False
 
     def start(self) -> None:
@@ -93,46 +108,110 @@ class ProcessRun:
     def cancel(self) -> None:
         self._cancel.set()
 
+    def _note_group(self) -> None:
+        pid = self._process.pid
+        if self._group is None and pid is not None and hasattr(os, "getpgid"):
+            with contextlib.suppress(OSError):
+                if os.getpgid(pid) == pid:
+                    self._group = pid
+
+    def kill(self) -> None:
+        """End the child and every process it started (its pools), now. Called by run()'s
+        thread only: it never reads the queue again after this (a message the child was
+        killed in the middle of writing would block the read)."""
+        self._killed = True
+        self._note_group()
+        if self._group is not None:
+            with contextlib.suppress(OSError):
+                os.killpg(self._group, signal.SIGKILL)
+        elif self._process.is_alive():
+            self._process.kill()
+
+    def _sweep(self) -> None:
+        # Pool workers the child left behind die with their group.
+        if self._group is not None:
+            with contextlib.suppress(OSError):
+                os.killpg(self._group, signal.SIGKILL)
+
     def run(self, on_event: Callable[[Any], None], cancel_flag: Any) -> Any:
         """Blocking (a worker thread): relay events until the child ends; returns its summary.
 
-        `cancel_flag` is the caller's CancelFlag; setting it cancels the child cooperatively.
+        `cancel_flag` is the caller's CancelFlag; setting it cancels the child cooperatively,
+        and CANCEL_GRACE_S later ends it (returning a cancelled summary of what arrived).
         """
         self.start()
+        cancelled_at: float | None = None
+        last: Any = None
         try:
             while True:
-                if cancel_flag.is_set():
+                self._note_group()
+                if cancel_flag.is_set() and cancelled_at is None:
                     self._cancel.set()
+                    cancelled_at = time.monotonic()
+                if cancelled_at is not None and time.monotonic() - cancelled_at > self.grace_s:
+                    self.kill()
+                    return _cut_short(last, time.monotonic())
                 try:
-                    kind, payload = self._events.get(timeout=0.2)
+                    kind, payload = self._events.get(timeout=0.1)
                 except queue.Empty:
                     if not self._process.is_alive():
+                        if self._killed:
+                            return _cut_short(last, time.monotonic())
                         code = self._process.exitcode
                         raise RuntimeError(
                             f"The classification process stopped unexpectedly (exit code {code})."
                         ) from None
                     continue
                 if kind == "event":
+                    last = payload
                     on_event(payload)
                 elif kind == "done":
+                    self._done = True
                     return payload
                 else:
                     raise RuntimeError(str(payload))
         finally:
             self.finished = True
-            self._process.join(timeout=10)
+            # After its summary the child has nothing left to save (its store is closed): a
+            # slow exit (pools winding down) must not hold the window at 100 % for seconds.
+            self._process.join(timeout=0.5 if self._killed else 1.0 if self._done else 10)
             if self._process.is_alive():
-                self._process.terminate()
+                self.kill()
                 self._process.join(timeout=5)
+            self._sweep()
+
+
+def _cut_short(last: Any, _now: float) -> Any:
+    """The summary of a run that was ended before it could send its own."""
+    from genre_desktop.core.pipeline import PipelineSummary
+
+    if last is None:
+        return PipelineSummary("", 0, 0, 0, True, 0.0, skipped=0)
+    return PipelineSummary("", last.total, last.done, last.errors, True, last.elapsed_s,
+                           skipped=0, last=last)
+
+
+class ChildRun:
+    """A RunFunction (progress, cancel) for workers.RunController, backed by a child process;
+    `hurry()` makes a cancel end it at once (closing the window during a run)."""
+
+    def __init__(self, paths: Sequence[str], choice: BackendChoice, *,
+                 workers: int | None = None, use_cache: bool = True) -> None:
+        self._args = (list(paths), choice)
+        self._kwargs = {"workers": workers, "use_cache": use_cache}
+        self.process: ProcessRun | None = None
+
+    def __call__(self, progress: Callable[[Any], None], cancel: Any) -> Any:
+        self.process = ProcessRun(*self._args, **self._kwargs)  # type: ignore[arg-type]
+        return self.process.run(progress, cancel)
+
+    def hurry(self) -> None:
+        """After a cancel, end the run's processes at once instead of after the grace time."""
+        if self.process is not None:
+            self.process.grace_s = 0.3
 
 
 def run_in_child(paths: Sequence[str], choice: BackendChoice, *, workers: int | None = None,
-                 use_cache: bool = True) -> Callable[[Callable[[Any], None], Any], Any]:
+                 use_cache: bool = True) -> ChildRun:
     """A RunFunction (progress, cancel) for workers.RunController, backed by a child process."""
-
-    def run(progress: Callable[[Any], None], cancel: Any) -> Any:
-        return ProcessRun(paths, choice, workers=workers, use_cache=use_cache).run(progress,
-                                                                                  cancel)
-
-    return run
-
+    return ChildRun(paths, choice, workers=workers, use_cache=use_cache)

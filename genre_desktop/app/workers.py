@@ -94,6 +94,8 @@ class _Task(QRunnable):
             else:
                 result = self._fn()
         except Exception as exc:  # a task failure is shown to the user, never raised into Qt
+            if getattr(exc, "quiet", False):  # e.g. the window is closing: nothing to report
+                return
             traceback.print_exc()
             emit(self._id, "error", f"{type(exc).__name__}: {exc}")
             return
