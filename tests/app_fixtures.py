@@ -59,9 +59,9 @@ def open_folder(qtbot, window, folder: Path | str, expected: int | None = None) 
 
 
 def small_folder(tmp_path: Path, manifest: list[dict[str, str]], per_genre: int,
-                 genres: tuple[str, ...] | None = None) -> Path:
+                 genres: tuple[str, ...] | None = None, name: str = "songs") -> Path:
     """A GTZAN-layout folder of symlinks to the first `per_genre` clips of each genre."""
-    root = tmp_path / "songs"
+    root = tmp_path / name
     counts: dict[str, int] = {}
     for row in manifest:
         genre = row["genre"]

@@ -83,8 +83,10 @@ def test_context_menu_offers_the_song_actions(qtbot, main_window, gtzan_dir):
     menu = browser.build_context_menu(rect.center())
     assert menu is not None
     texts = [a.text() for a in menu.actions()]
-    assert [t.split(" (")[0] for t in texts] == [
+    assert [t.replace("&", "").split("\t")[0].split(" (")[0] for t in texts] == [
         "Play", "Classify", "Re-classify", "Show prompt and response", "Reveal in file manager"]
+    # the window's shortcuts for the same commands are shown beside them
+    assert [t.split("\t")[1] for t in texts[:3]] == ["Space", "Ctrl+R", "Ctrl+Shift+R"]
     got: list[tuple[list[str], bool]] = []
     browser.classify_requested.connect(lambda paths, force: got.append((paths, force)))
     menu.actions()[2].trigger()
@@ -142,3 +144,63 @@ def test_shortcuts(main_window):
     assert w.classify_action.shortcut().toString() == "Ctrl+R"
     assert w.cancel_action.shortcut().toString() == "Esc"
     assert w.play_action in w.actions()  # window-wide, also with the menu bar hidden
+
+
+def test_keyboard_only(qtbot, main_window, gtzan_dir):
+    """Tab leaves the song table, Ctrl+F reaches the filter, Shift+F10 and the Menu key open
+    the song menu, and a hidden toolbar comes back from the View menu."""
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication, QMenu
+
+    w = main_window
+    open_folder(qtbot, w, gtzan_dir / "genres")
+    assert w.windowTitle() == "Genre Desktop — genres"
+    table = w.browser.table
+    table.setFocus()
+    table.setCurrentIndex(w.browser.proxy.index(0, 0))
+    qtbot.waitUntil(table.hasFocus, timeout=2000)
+    QTest.keyClick(table, Qt.Key.Key_Tab)
+    assert QApplication.focusWidget() is not table  # not trapped cell by cell
+    assert table.currentIndex().column() == 0
+
+    QTest.keyClick(w, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    assert QApplication.focusWidget() is w.browser.filter_edit
+
+    for key, modifier in ((Qt.Key.Key_F10, Qt.KeyboardModifier.ShiftModifier),
+                          (Qt.Key.Key_Menu, Qt.KeyboardModifier.NoModifier)):
+        table.setFocus()
+        qtbot.waitUntil(table.hasFocus, timeout=2000)
+        shown: list[list[str]] = []
+
+        def close_menu(shown: list[list[str]] = shown) -> None:
+            menu = QApplication.activePopupWidget()
+            if isinstance(menu, QMenu):
+                shown.append([a.text() for a in menu.actions()])
+                menu.close()
+
+        timer = qtbot_timer(close_menu)
+        QTest.keyClick(table, key, modifier)
+        qtbot.waitUntil(lambda shown=shown: bool(shown), timeout=5000)
+        timer.stop()
+        assert shown[0][0].startswith("&Play")
+
+    assert w.toolbar.isVisible()
+    w.toolbar.toggleViewAction().trigger()
+    assert not w.toolbar.isVisible()
+    assert w.toolbar.toggleViewAction() in w.view_menu.actions()
+    w.toolbar.toggleViewAction().trigger()
+    assert w.toolbar.isVisible()
+    assert "(Ctrl+R)" in w.classify_action.toolTip()
+    for widget in (table, w.browser.filter_edit, w.browser.genre_list, w.player.seek_slider,
+                   w.player.volume, w.player.device_combo, w.player.play_button):
+        assert widget.accessibleName(), widget.objectName()
+
+
+def qtbot_timer(fn):
+    from PySide6.QtCore import QTimer
+
+    timer = QTimer()
+    timer.setInterval(50)
+    timer.timeout.connect(fn)
+    timer.start()
+    return timer

@@ -192,3 +192,43 @@ def test_a_corrupt_file_is_one_logged_error_and_the_batch_goes_on(qtbot, main_wi
     from PySide6.QtGui import QGuiApplication
 
     assert "broken.wav" in QGuiApplication.clipboard().text()
+
+
+@pytest.mark.audio
+def test_a_second_folder_starts_afresh(qtbot, main_window, manifest, tmp_path, pulse_null_sink):
+    """Open a folder, classify, open another, classify: the tabs and the export hold the second
+    folder's songs only, and the player lets go of the first folder's song."""
+    w = main_window
+    w.player.refresh_devices(pulse_null_sink.name)
+    first = small_folder(tmp_path, manifest, per_genre=1, genres=("blues", "jazz"), name="one")
+    second = small_folder(tmp_path, manifest, per_genre=1, genres=("classical", "metal",
+                                                                  "reggae"), name="two")
+    open_folder(qtbot, w, first, expected=2)
+    w.classify_all()
+    wait_for_run(qtbot, w, timeout=240000)
+    assert w.results.tagged.model.rowCount() == 2
+    song = w.browser.visible_paths()[0]
+    w.browser.select_path(song)
+    w.toggle_play()
+    qtbot.waitUntil(w.player.engine.is_playing, timeout=15000)
+
+    open_folder(qtbot, w, second, expected=3)
+    assert not w.player.engine.is_playing() and w.player.current is None
+    assert w.player.title.text() == "No song loaded"
+    assert w.results.tagged.model.rowCount() == 0
+    assert w.results.plots.image is None and not w.last_export
+    w.classify_all()
+    wait_for_run(qtbot, w, timeout=240000)
+    paths = {r.path for r in w.results.results()}
+    assert len(paths) == 3 and all(p.startswith(str(second)) for p in paths), paths
+    assert w.results.tagged.model.rowCount() == 3
+    assert w.results.metrics_tab.values["songs_scored"].text() == "3"
+    assert "/3 correct" in w.results.tagged.summary.text()
+
+    out = tmp_path / "export"
+    out.mkdir()
+    w.export_to(str(out))
+    qtbot.waitUntil(lambda: bool(w.last_export), timeout=30000)
+    rows = json.loads((out / "bedrock_results" / "tagged_songs.json").read_text())
+    assert sorted(r["actual_genre"] for r in rows) == ["classical", "metal", "reggae"]
+    assert len(rows) == 3

@@ -21,7 +21,7 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QAction, QBrush, QColor
+from PySide6.QtGui import QAction, QBrush, QColor, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -264,6 +264,16 @@ class BrowserPanel(QWidget):
         header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Stretch)
         for col, width in zip(range(1, len(COLUMNS)), (72, 56, 44, 62, 74, 50), strict=True):
             header.resizeSection(col, width)
+        # Tab leaves the table for the next pane (arrow keys move between cells).
+        self.table.setTabKeyNavigation(False)
+        self.table.setAccessibleName("Songs")
+        self.genre_list.setAccessibleName("Genre folders")
+        self.filter_edit.setAccessibleName("Filter songs")
+        self.filter_edit.setToolTip("Filter songs by name, genre, prediction or status (Ctrl+F)")
+        for keys in ("Shift+F10", QKeySequence(Qt.Key.Key_Menu)):
+            shortcut = QShortcut(QKeySequence(keys), self.table)
+            shortcut.setContext(Qt.ShortcutContext.WidgetShortcut)
+            shortcut.activated.connect(self.context_menu_from_keyboard)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._context_menu)
         self.table.doubleClicked.connect(lambda idx: self.play_requested.emit(self._path_at(idx)))
@@ -338,6 +348,17 @@ class BrowserPanel(QWidget):
                 self.table.scrollTo(index)
                 return
 
+    def context_menu_from_keyboard(self) -> None:
+        """Shift+F10 / the Menu key: the song menu at the current row."""
+        index = self.table.currentIndex()
+        if not index.isValid():
+            if self.proxy.rowCount() == 0:
+                return
+            index = self.proxy.index(0, 0)
+            self.table.setCurrentIndex(index)
+        rect = self.table.visualRect(index.siblingAtColumn(COL_NAME))
+        self._context_menu(rect.center())
+
     def _context_menu(self, pos: Any) -> None:
         menu = self.build_context_menu(pos)
         if menu is not None:
@@ -351,15 +372,19 @@ class BrowserPanel(QWidget):
         paths = self.selected_paths() or [self._path_at(index)]
         here = self._path_at(index)
         menu = QMenu(self)
-        actions: list[tuple[str, Any]] = [
-            ("Play", lambda: self.play_requested.emit(here)),
-            (f"Classify ({len(paths)})", lambda: self.classify_requested.emit(paths, False)),
-            (f"Re-classify ({len(paths)})", lambda: self.classify_requested.emit(paths, True)),
-            ("Show prompt and response", lambda: self.show_details_requested.emit(here)),
-            ("Reveal in file manager", lambda: self.reveal_requested.emit(here)),
+        # The window's shortcuts for the same commands, shown in the menu's shortcut column.
+        actions: list[tuple[str, Any, str]] = [
+            ("&Play", lambda: self.play_requested.emit(here), "Space"),
+            (f"&Classify ({len(paths)})", lambda: self.classify_requested.emit(paths, False),
+             "Ctrl+R"),
+            (f"&Re-classify ({len(paths)})", lambda: self.classify_requested.emit(paths, True),
+             "Ctrl+Shift+R"),
+            ("Show prompt and &response", lambda: self.show_details_requested.emit(here), ""),
+            ("Reveal in &file manager", lambda: self.reveal_requested.emit(here), ""),
         ]
-        for text, slot in actions:
-            action = QAction(text, menu)
+        for text, slot, keys in actions:
+            label = f"{text}\t{QKeySequence(keys).toString(QKeySequence.SequenceFormat.NativeText)}"
+            action = QAction(label if keys else text, menu)
             action.triggered.connect(slot)
             menu.addAction(action)
         return menu

@@ -28,7 +28,8 @@ def create_application(argv: list[str] | None = None):  # -> QApplication
     app = QApplication.instance() or QApplication(argv or sys.argv[:1])
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(ORGANIZATION)
-    app.setApplicationDisplayName(APP_NAME)
+    # No application display name: Qt would append it to every title ("Genre Desktop — genres
+    # — Genre Desktop"); the window sets its own full title.
     app.setDesktopFileName("genre-desktop")
     app.setWindowIcon(app_icon())
     return app

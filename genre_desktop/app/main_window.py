@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QProgressBar,
     QPushButton,
@@ -45,6 +46,33 @@ def _eta(seconds: float | None) -> str:
         return "—"
     minutes, secs = divmod(round(seconds), 60)
     return f"{minutes}:{secs:02d}"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+# What a run is doing before and between songs (core progress events' `phase`, when they
+# carry one; else their `stage`).
+PHASE_LABELS = {
+    "starting": "Starting: loading the songs and the model",
+    "loading": "Loading",
+    "compiling": "Compiling the feature code (first use)",
+    "training": "Training the offline model",
+    "extracting": "Extracting features",
+    "classifying": "Classifying",
+    "writing": "Writing reports",
+    "finished": "Finished",
+    "cancelled": "Cancelled",
+}
+
+
+def _phase_text(event: Any) -> str:
+    phase = getattr(event, "phase", None) or getattr(event, "stage", "")
+    if phase == "running":
+        return ""  # songs are arriving: the count says it
+    label = PHASE_LABELS.get(str(phase), str(phase).capitalize())
+    return f"{label} · " if label else ""
 
 
 class MainWindow(QMainWindow):
@@ -117,8 +145,13 @@ class MainWindow(QMainWindow):
     # -- construction -----------------------------------------------------------------------
     def _action(self, text: str, slot: Any, shortcut: Any = None, tip: str = "") -> QAction:
         action = QAction(text, self)
+        plain = (tip or text).replace("&", "").rstrip(".")
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
+            keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+            action.setToolTip(f"{plain} ({keys})")  # toolbar tooltips say the shortcut
+        else:
+            action.setToolTip(plain)
         action.setStatusTip(tip or text)
         action.triggered.connect(slot)
         self.addAction(action)  # shortcuts work with the menu bar hidden too
@@ -141,9 +174,16 @@ class MainWindow(QMainWindow):
         self.cancel_action.setEnabled(False)
         self.play_action = a("&Play / pause", self.toggle_play, Qt.Key.Key_Space)
         self.profiles_action = a("&Model and AWS profile...", self.edit_profiles)
+        self.find_action = a("&Filter songs", self.focus_filter, QKeySequence.StandardKey.Find,
+                             "Type to filter the song list")
+        self.about_action = a("&About Genre Desktop", self.show_about)
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
-        for action in (self.open_action, self.download_action, None, self.export_action,
+        self.recent_menu = QMenu("Recent &folders", self)
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        file_menu.addAction(self.open_action)
+        file_menu.addMenu(self.recent_menu)
+        for action in (self.download_action, None, self.export_action,
                        self.open_results_action, None, quit_action):
             file_menu.addSeparator() if action is None else file_menu.addAction(action)
         run_menu = menu.addMenu("&Classify")
@@ -152,9 +192,13 @@ class MainWindow(QMainWindow):
             run_menu.addSeparator() if action is None else run_menu.addAction(action)
         view_menu = menu.addMenu("&View")
         view_menu.addAction(self.play_action)
-        view_menu.addAction(self.log_dock.toggleViewAction())
+        view_menu.addAction(self.find_action)
+        view_menu.addSeparator()
+        self.view_menu = view_menu
+        help_menu = menu.addMenu("&Help")
+        help_menu.addAction(self.about_action)
 
-        toolbar = QToolBar("Main")
+        toolbar = QToolBar("Toolbar")
         toolbar.setObjectName("mainToolbar")
         toolbar.setMovable(False)
         for action in (self.open_action, self.classify_action, self.classify_all_action,
@@ -168,6 +212,10 @@ class MainWindow(QMainWindow):
         toolbar.addWidget(spacer)
         toolbar.addWidget(self.model_label)
         self.addToolBar(toolbar)
+        self.toolbar = toolbar
+        # Whatever can be hidden can be shown again from here.
+        view_menu.addAction(toolbar.toggleViewAction())
+        view_menu.addAction(self.log_dock.toggleViewAction())
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
@@ -177,7 +225,10 @@ class MainWindow(QMainWindow):
         self.progress.setTextVisible(True)
         self.progress_label = QLabel("")
         self.progress_label.setObjectName("progressLabel")
+        self.progress.setAccessibleName("Run progress")
         self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Cancel the run (Esc); finished songs are kept")
+        self.cancel_button.setAccessibleName("Cancel the run")
         self.cancel_button.clicked.connect(self.cancel_run)
         for widget in (self.progress, self.cancel_button):
             widget.hide()
@@ -210,11 +261,43 @@ class MainWindow(QMainWindow):
             self.open_folder(folder)
 
     def open_folder(self, folder: str) -> None:
-        """Scan on a pool thread; rows arrive in one batch, durations in a second pass."""
+        """Scan on a pool thread; rows arrive in one batch, durations in a second pass.
+
+        A run belongs to its folder: the tabs, the player and the export start empty here.
+        """
+        if self.run_controller.is_running():
+            if not self.confirm_stop_run("open another folder"):
+                return
+            self.stop_run_now()
+        self.player.unload()
+        self.results.clear()
+        self.last_summary = None
+        self.last_export = {}
+        self._run_paths = []
+        self.progress_label.setText("")
         self.folder = str(Path(folder).resolve())
         self.statusBar().showMessage(f"Reading {self.folder} ...")
         run_task(lambda: core_calls.scan_folder(self.folder), self._on_scanned,
                  lambda text: self._folder_failed(text))
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        folders = [f for f in self.settings.recent_folders if Path(f).is_dir()]
+        for folder in folders:
+            action = self.recent_menu.addAction(folder)
+            action.triggered.connect(lambda _checked=False, f=folder: self.open_folder(f))
+        if not folders:
+            self.recent_menu.addAction("No recent folders").setEnabled(False)
+
+    def focus_filter(self) -> None:
+        if self.stack.currentWidget() is self.main_split:
+            self.browser.filter_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
+            self.browser.filter_edit.selectAll()
+
+    def show_about(self) -> None:
+        from genre_desktop.app.about import about_text
+
+        QMessageBox.about(self, "About Genre Desktop", about_text(self.settings.path))
 
     def _set_song_actions(self, enabled: bool) -> None:
         for action in (self.classify_action, self.reclassify_action, self.classify_all_action,
@@ -230,6 +313,7 @@ class MainWindow(QMainWindow):
         self._set_song_actions(True)
         self.stack.setCurrentWidget(self.main_split)
         self.settings.last_folder = self.folder
+        self.settings.add_recent_folder(self.folder)
         self.setWindowTitle(f"Genre Desktop — {Path(self.folder).name}")
         genres = len({r.folder_genre for r in rows if r.folder_genre})
         self.statusBar().showMessage(
@@ -337,10 +421,12 @@ class MainWindow(QMainWindow):
         self.run_controller.start(self._child_run)
 
     def cancel_run(self) -> None:
-        if self.run_controller.is_running():
+        if self.run_controller.is_running() and not self.run_controller.cancelled():
             self.run_controller.cancel()
-            self.progress_label.setText("Cancelling: finishing the songs under way ...")
+            self.progress_label.setText("Cancelling…")
+            self.statusBar().showMessage("Cancelling… finished songs are kept.")
             self.cancel_button.setEnabled(False)
+            self.cancel_action.setEnabled(False)
 
     def _on_run_events(self, events: list[Any]) -> None:
         """One batch of pipeline events: one model update, one log update, one label."""
@@ -366,10 +452,22 @@ class MainWindow(QMainWindow):
         self.results.elapsed_s = last.elapsed_s
         self.progress.setRange(0, max(last.total, 1))
         self.progress.setValue(last.done)
+        self.progress_label.setText(self._progress_text(last))
+        if last.total and last.done >= last.total:
+            # Every song is in: nothing left to cancel while the run writes its last bits.
+            self.cancel_button.setEnabled(False)
+            self.cancel_action.setEnabled(False)
+
+    def _progress_text(self, last: Any) -> str:
+        """The status bar's line: what the run is doing, songs n/N, accuracy, errors, cost."""
         acc = "—" if last.accuracy is None else f"{last.accuracy:.0%}"
-        self.progress_label.setText(
-            f"{last.done}/{last.total} · accuracy {acc} · {last.errors} errors · "
-            f"${last.cost_usd:.4f} · ETA {_eta(last.eta_s)}")
+        phase = _phase_text(last)
+        text = (f"{phase}{last.done}/{last.total} songs · accuracy {acc} · "
+                f"{_plural(last.errors, 'error')} · ${last.cost_usd:.4f} · "
+                f"ETA {_eta(last.eta_s)}")
+        if self.run_controller.cancelled() and last.done < last.total:
+            text = "Cancelling… " + text
+        return text
 
     def _last_good(self, path: str) -> Any:
         shown = self.results.tagged.model.result_for(path)
@@ -393,8 +491,8 @@ class MainWindow(QMainWindow):
         self.last_summary = summary
         self._end_run()
         verb = "Cancelled" if summary.cancelled else "Finished"
-        text = (f"{verb}: {summary.done}/{summary.total} songs, {summary.errors} errors, "
-                f"{summary.elapsed_s:.1f} s")
+        text = (f"{verb}: {summary.done}/{summary.total} songs, "
+                f"{_plural(summary.errors, 'error')}, {summary.elapsed_s:.1f} s")
         if summary.last is not None and summary.last.accuracy is not None:
             text += f", accuracy {summary.last.accuracy:.0%}"
         self.progress_label.setText(text)
@@ -468,27 +566,36 @@ class MainWindow(QMainWindow):
         if dialog.exec():
             self.update_model_label()
 
-    def confirm_close_during_run(self) -> bool:
-        """Ask before closing while a run goes (finished songs are kept in its run store)."""
+    def confirm_stop_run(self, to: str) -> bool:
+        """Ask before a run is stopped for `to` (finished songs are kept in its run store)."""
         answer = QMessageBox.question(
             self, "Stop the classification?",
-            "A classification run is still going. Stop it and close Genre Desktop?\n\n"
+            f"A classification run is still going. Stop it and {to}?\n\n"
             "Songs already classified are kept; the others are not classified.",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
             QMessageBox.StandardButton.No)
         return answer == QMessageBox.StandardButton.Yes
 
+    def stop_run_now(self) -> None:
+        """Cancel and end the run's processes at once; returns when its thread is done."""
+        if not self.run_controller.is_running():
+            return
+        self.statusBar().showMessage("Stopping the run ...")
+        self.run_controller.cancel()
+        if self._child_run is not None:
+            self._child_run.hurry()
+        self.run_controller.wait(5000)
+        # Its last queued signals belong to the folder being left: handled now, then cleared.
+        from PySide6.QtCore import QCoreApplication
+
+        QCoreApplication.processEvents()
+
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.run_controller.is_running():
-            if not self.confirm_close_during_run():
+            if not self.confirm_stop_run("close Genre Desktop"):
                 event.ignore()
                 return
-            if self.run_controller.is_running():  # it may have ended while we asked
-                self.statusBar().showMessage("Stopping the run ...")
-                self.run_controller.cancel()
-                if self._child_run is not None:
-                    self._child_run.hurry()
-                self.run_controller.wait(5000)
+            self.stop_run_now()  # it may have ended while we asked: then a no-op
         self.player.shutdown()
         from PySide6.QtCore import QThreadPool
 

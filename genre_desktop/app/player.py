@@ -211,6 +211,13 @@ class PlayerPanel(QWidget):
         self.notice.hide()
         self.view = WaveformView()
         self.view.seek_requested.connect(self._seek_to)
+        for widget, name in ((self.play_button, "Play or pause"), (self.stop_button, "Stop"),
+                             (self.seek_slider, "Seek"), (self.volume, "Volume"),
+                             (self.device_combo, "Output device"),
+                             (self.view, "Waveform and spectrogram")):
+            widget.setAccessibleName(name)
+        self.seek_slider.setToolTip("Seek (click the waveform to jump)")
+        self.seek_slider.setMinimumWidth(120)  # stays usable in a narrow window
 
         transport = QHBoxLayout()
         transport.addWidget(self.play_button)
@@ -332,6 +339,18 @@ class PlayerPanel(QWidget):
         self.engine.stop()
         self.play_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
         self._timer.stop()
+        self._update_time()
+
+    def unload(self) -> None:
+        """Another folder was opened: stop and forget the song (a load under way is dropped)."""
+        self.stop()
+        self._load_token += 1
+        self._pending_play = False
+        self.current = None
+        self.engine.load(np.zeros(0, dtype=np.float32), self.engine.rate)
+        self.title.setText("No song loaded")
+        self.seek_slider.setRange(0, 0)
+        self.view.clear()
         self._update_time()
 
     def shutdown(self) -> None:

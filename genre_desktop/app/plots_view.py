@@ -40,9 +40,19 @@ class PlotsTab(QWidget):
         self._fresh = False  # _data changed since the last render
         self._rendering = False
         self._last_draw = 0.0
+        self._generation = 0  # bumped by clear(): a late picture of the old folder is dropped
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._render)
+
+    def clear(self) -> None:
+        """Another folder: no picture until its first results (a render under way is dropped)."""
+        self._timer.stop()
+        self._data = None
+        self._fresh = False
+        self.image = None
+        self._generation += 1
+        self.update()
 
     def update_plots(self, metrics: dict[str, Any], results: list[SongResult]) -> None:
         self._data = (metrics, results)
@@ -77,12 +87,15 @@ class PlotsTab(QWidget):
         self._fresh = False
         self._rendering = True
         width, height = self.width(), self.height()
-        run_task(lambda: RENDERER.render(metrics, results, width, height), self._rendered,
-                 self._failed)
+        generation = self._generation
+        run_task(lambda: RENDERER.render(metrics, results, width, height),
+                 lambda outcome: self._rendered(outcome, generation), self._failed)
 
-    def _rendered(self, outcome: tuple[np.ndarray, int]) -> None:
+    def _rendered(self, outcome: tuple[np.ndarray, int], generation: int = 0) -> None:
         pixels, n_axes = outcome
         self._rendering = False
+        if generation != self._generation:
+            return
         height, width = pixels.shape[:2]
         self.image = QImage(pixels.data, width, height, 4 * width,
                             QImage.Format.Format_RGBA8888).copy()

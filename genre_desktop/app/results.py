@@ -277,6 +277,7 @@ class ResultsPanel(QTabWidget):
         self._dirty = False
         self._stale = False
         self._have_metrics = False
+        self._generation = 0
         self.currentChanged.connect(self._tab_changed)
         self._metrics_timer = QTimer(self)
         self._metrics_timer.setSingleShot(True)
@@ -290,9 +291,15 @@ class ResultsPanel(QTabWidget):
         self.schedule_metrics()
 
     def clear(self) -> None:
+        """Another folder: its results only (a metrics computation under way is dropped)."""
+        self._generation += 1
+        self._metrics_timer.stop()
+        self._computing = self._dirty = self._stale = self._have_metrics = False
+        self.songs_asked = self.elapsed_s = None
         self.tagged.model.clear()
         self.tagged.add_results([])
         self.metrics_tab.set_metrics({})
+        self.plots.clear()
 
     def results(self) -> list[SongResult]:
         return self.tagged.model.results()
@@ -337,10 +344,14 @@ class ResultsPanel(QTabWidget):
         self._dirty = False
         self._stale = False
         # compute_metrics runs in the helper process: scikit-learn would hold our GIL.
+        generation = self._generation
         run_task(lambda: RENDERER.metrics(results, asked or len(results), elapsed),
-                 lambda m: self._apply_metrics(m, results), self._metrics_failed)
+                 lambda m: self._apply_metrics(m, results, generation), self._metrics_failed)
 
-    def _apply_metrics(self, metrics: dict[str, Any], results: list[SongResult]) -> None:
+    def _apply_metrics(self, metrics: dict[str, Any], results: list[SongResult],
+                       generation: int | None = None) -> None:
+        if generation is not None and generation != self._generation:
+            return  # computed for the folder shown before
         self._computing = False
         self._have_metrics = True
         self.metrics_tab.set_metrics(metrics)

@@ -18,6 +18,9 @@ __all__ = ["SCHEMA_VERSION", "AppSettings", "BackendChoice"]
 _FORBIDDEN_WORDS = ("secret", "password", "token", "access_key")
 
 
+RECENT_LIMIT = 8
+
+
 class AppSettings:
     """Typed access to the few things the app remembers between runs."""
 
@@ -71,6 +74,17 @@ class AppSettings:
     @last_folder.setter
     def last_folder(self, value: str) -> None:
         self._set("paths/last_folder", value)
+
+    @property
+    def recent_folders(self) -> list[str]:
+        """Most recent first (the File > Recent folders menu)."""
+        value = self._qs.value("paths/recent_folders", [])
+        items = [value] if isinstance(value, str) else list(value or [])
+        return [str(v) for v in items if v][:RECENT_LIMIT]
+
+    def add_recent_folder(self, folder: str) -> None:
+        items = [folder, *(f for f in self.recent_folders if f != folder)][:RECENT_LIMIT]
+        self._set("paths/recent_folders", items)
 
     @property
     def export_folder(self) -> str:
