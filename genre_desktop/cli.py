@@ -1,4 +1,4 @@
-"""`genre-desktop`: no arguments opens the app; subcommands drive the same core headless.
+"""`genre-desktop [FOLDER]`: opens the app (on FOLDER); subcommands drive the core headless.
 
 Each subcommand lives in `genre_desktop/commands/<name>.py` and exposes
 `add_parser(subparsers) -> argparse.ArgumentParser` (setting `func=run` on it) and
@@ -41,8 +41,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _folder_to_open(parser: argparse.ArgumentParser, argv: Sequence[str]) -> str | None:
+    """`genre-desktop FOLDER`: the folder the app should open, else None (a subcommand)."""
+    if len(argv) != 1 or argv[0].startswith("-"):
+        return None
+    commands: set[str] = set()
+    for action in parser._actions:  # argparse keeps subcommands here; no public accessor
+        if isinstance(action, argparse._SubParsersAction):
+            commands.update(action.choices)
+    if argv[0] in commands:
+        return None
+    if not os.path.isdir(argv[0]):
+        parser.error(f"{argv[0]!r} is neither a command ({', '.join(sorted(commands))}) "
+                     "nor a folder to open in the app")
+    return argv[0]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    folder = _folder_to_open(parser, argv)
+    if folder is not None:
+        from genre_desktop.app.main import run_app
+
+        return run_app(folder=folder)
     args = parser.parse_args(argv)
     if args.self_test:
         from genre_desktop.selftest import run_self_test

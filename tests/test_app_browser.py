@@ -204,3 +204,26 @@ def qtbot_timer(fn):
     timer.timeout.connect(fn)
     timer.start()
     return timer
+
+
+def test_genre_desktop_folder_opens_that_folder(qtbot, app_settings, main_window, gtzan_dir,
+                                                tmp_path):
+    """`genre-desktop FOLDER` opens the app on FOLDER (was "invalid choice"), not the last one."""
+    from genre_desktop.app.main_window import MainWindow
+    from genre_desktop.cli import _folder_to_open, build_parser
+
+    parser = build_parser()
+    folder = str(gtzan_dir / "genres")
+    assert _folder_to_open(parser, [folder]) == folder
+    assert _folder_to_open(parser, ["classify"]) is None
+    assert _folder_to_open(parser, ["--version"]) is None
+    with pytest.raises(SystemExit):
+        _folder_to_open(parser, [str(tmp_path / "no-such-folder")])
+
+    app_settings.last_folder = str(gtzan_dir / "au")  # the last folder must not win
+    window = MainWindow(app_settings, folder=folder)
+    qtbot.addWidget(window)
+    qtbot.waitUntil(lambda: window.browser.model.rowCount() == 50, timeout=15000)
+    assert window.folder == str((gtzan_dir / "genres").resolve())
+    assert app_settings.recent_folders[0] == window.folder
+    window.close()

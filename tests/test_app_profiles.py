@@ -185,3 +185,31 @@ def test_test_connection_with_a_retired_model_says_so_once(qtbot, main_window, s
     failed = [s for s in steps if s.startswith("FAIL")]
     assert len(failed) == 1 and "model_access" in failed[0] and "2026-07-30" in failed[0], steps
     assert bedrock_server.count("converse") == 0
+
+
+def test_offline_backend_needs_no_aws(qtbot, main_window):
+    """With the offline model, region, model, endpoint and profile are disabled and the test
+    button checks the offline path (features, model, one answer): no credentials, no Bedrock."""
+    from genre_desktop.app.profiles_dialog import KeyringProfileDialog, ProfilesDialog
+
+    dialog = ProfilesDialog(main_window.settings, main_window)
+    qtbot.addWidget(dialog)
+    dialog.backend.setCurrentIndex(dialog.backend.findData("local"))
+    for widget in (dialog.region, dialog.model, dialog.endpoint, dialog.profile_list):
+        assert not widget.isEnabled()
+    assert dialog.test_button.text() == "Test the offline model"
+    dialog.test_button.click()
+    qtbot.waitUntil(lambda: not dialog.test_running, timeout=240000)
+    steps = dialog.step_texts()
+    assert [s.split(":", 1)[0] for s in steps] == [
+        "PASS  feature_extraction", "PASS  offline_model", "PASS  answer"], steps
+    assert "no AWS account" in steps[-1]
+    dialog.backend.setCurrentIndex(dialog.backend.findData("bedrock"))
+    assert dialog.region.isEnabled() and dialog.test_button.text() == "Test connection"
+
+    editor = KeyringProfileDialog(dialog)
+    qtbot.addWidget(editor)
+    editor.show()
+    qtbot.waitExposed(editor)
+    title = editor.fontMetrics().horizontalAdvance(editor.windowTitle())
+    assert editor.width() >= title * 2  # room for the title beside the window buttons

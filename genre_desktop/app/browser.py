@@ -14,6 +14,7 @@ from typing import Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
+    QEvent,
     QItemSelectionModel,
     QModelIndex,
     QPersistentModelIndex,
@@ -41,6 +42,8 @@ COLUMNS = ("Name", "Folder", "Length", "Type", "Status", "Predicted", "Conf.")
 COLUMN_TIPS = ("File name", "Genre from the folder name", "Duration", "File format",
                "Classification status", "Predicted genre", "Confidence of the prediction")
 COL_NAME, COL_GENRE, COL_DURATION, COL_FORMAT, COL_STATUS, COL_PREDICTION, COL_CONFIDENCE = range(7)
+NAME_MIN_WIDTH = 150
+FIT_ORDER = (COL_DURATION, COL_GENRE, COL_FORMAT)  # shown in this order while there is room
 ROW_ROLE = Qt.ItemDataRole.UserRole + 1  # the SongRow itself
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2
 
@@ -264,6 +267,8 @@ class BrowserPanel(QWidget):
         header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Stretch)
         for col, width in zip(range(1, len(COLUMNS)), (72, 56, 44, 62, 74, 50), strict=True):
             header.resizeSection(col, width)
+        self._widths = {col: header.sectionSize(col) for col in FIT_ORDER}
+        self.table.viewport().installEventFilter(self)
         # Tab leaves the table for the next pane (arrow keys move between cells).
         self.table.setTabKeyNavigation(False)
         self.table.setAccessibleName("Songs")
@@ -297,6 +302,29 @@ class BrowserPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
 
+    def eventFilter(self, watched: Any, event: Any) -> bool:
+        if watched is self.table.viewport() and event.type() == QEvent.Type.Resize:
+            self.fit_columns()
+        return super().eventFilter(watched, event)
+
+    def fit_columns(self) -> None:
+        """In a narrow window hide Type, then Folder, then Length, so that Name, Status,
+        Predicted and Conf. stay on screen (the genre list and file names say the rest)."""
+        header = self.table.horizontalHeader()
+        room = self.table.viewport().width() - NAME_MIN_WIDTH
+        for col in COL_STATUS, COL_PREDICTION, COL_CONFIDENCE:
+            room -= header.sectionSize(col)
+        for col in FIT_ORDER:  # most wanted first
+            if not header.isSectionHidden(col):
+                self._widths[col] = header.sectionSize(col)  # the user may have resized it
+            show = room >= self._widths[col]
+            if header.isSectionHidden(col) == show:
+                self.table.setColumnHidden(col, not show)
+                if show:
+                    header.resizeSection(col, self._widths[col])
+            if show:
+                room -= self._widths[col]
+
     # -- content ----------------------------------------------------------------------------
     def set_songs(self, rows: Iterable[SongRow]) -> None:
         self.model.clear()
@@ -317,6 +345,10 @@ class BrowserPanel(QWidget):
             if name == keep:
                 self.genre_list.setCurrentItem(item)
         self.genre_list.blockSignals(False)
+        # Wide enough for the longest "genre  (count)" label: never cut.
+        frame = 2 * self.genre_list.frameWidth() + 8
+        bar = self.genre_list.verticalScrollBar().sizeHint().width()
+        self.genre_list.setMinimumWidth(self.genre_list.sizeHintForColumn(0) + frame + bar)
 
     def _genre_changed(self, _text: str) -> None:
         item = self.genre_list.currentItem()

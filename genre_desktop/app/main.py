@@ -35,7 +35,8 @@ def create_application(argv: list[str] | None = None):  # -> QApplication
     return app
 
 
-def run_app(argv: list[str] | None = None) -> int:
+def run_app(argv: list[str] | None = None, folder: str | None = None) -> int:
+    """The app; `folder` (from `genre-desktop FOLDER`) is opened instead of the last one."""
     # matplotlib must pick the Qt backend before anything imports pyplot.
     import matplotlib
 
@@ -43,7 +44,7 @@ def run_app(argv: list[str] | None = None) -> int:
     app = create_application(argv)
     from genre_desktop.app.main_window import MainWindow
 
-    window = MainWindow()
+    window = MainWindow(folder=folder)
     window.show()
     return int(app.exec())
 

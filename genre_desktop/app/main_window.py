@@ -35,6 +35,7 @@ from genre_desktop.app.player import PlayerPanel
 from genre_desktop.app.results import ResultsPanel
 from genre_desktop.app.settings import AppSettings
 from genre_desktop.app.welcome import WelcomePage
+from genre_desktop.app.wording import plural
 from genre_desktop.app.workers import RunController, run_task
 from genre_desktop.core.results import SongResult
 
@@ -46,10 +47,6 @@ def _eta(seconds: float | None) -> str:
         return "—"
     minutes, secs = divmod(round(seconds), 60)
     return f"{minutes}:{secs:02d}"
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 # What a run is doing before and between songs (core progress events' `phase`, when they
@@ -76,7 +73,7 @@ def _phase_text(event: Any) -> str:
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, settings: AppSettings | None = None) -> None:
+    def __init__(self, settings: AppSettings | None = None, folder: str | None = None) -> None:
         super().__init__()
         self.setWindowTitle("Genre Desktop")
         self.setObjectName("mainWindow")
@@ -91,6 +88,7 @@ class MainWindow(QMainWindow):
         self.last_export: dict[str, Path] = {}
         self.use_feature_cache = True  # tests turn it off to measure real extraction work
         self._child_run: Any = None
+        self._scan_token = 0
         from genre_desktop.app.plot_render import RENDERER
 
         RENDERER.reopen()  # a window closed earlier in this process shut the helper down
@@ -138,7 +136,7 @@ class MainWindow(QMainWindow):
         self._set_song_actions(False)
         self._restore_window()
         self.update_model_label()
-        last = self.settings.last_folder
+        last = folder or self.settings.last_folder
         if last and Path(last).is_dir():
             self.open_folder(last)
 
@@ -277,8 +275,12 @@ class MainWindow(QMainWindow):
         self.progress_label.setText("")
         self.folder = str(Path(folder).resolve())
         self.statusBar().showMessage(f"Reading {self.folder} ...")
-        run_task(lambda: core_calls.scan_folder(self.folder), self._on_scanned,
-                 lambda text: self._folder_failed(text))
+        self._scan_token += 1
+        token, path = self._scan_token, self.folder
+        # Only the last folder asked for is shown, whichever scan ends first.
+        run_task(lambda: core_calls.scan_folder(path),
+                 lambda rows: token == self._scan_token and self._on_scanned(rows),
+                 lambda text: token == self._scan_token and self._folder_failed(text))
 
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
@@ -317,7 +319,8 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"Genre Desktop — {Path(self.folder).name}")
         genres = len({r.folder_genre for r in rows if r.folder_genre})
         self.statusBar().showMessage(
-            f"{len(rows)} songs in {self.folder}" + (f", {genres} genre folders" if genres else ""))
+            f"{plural(len(rows), 'song')} in {self.folder}"
+            + (f", {plural(genres, 'genre folder')}" if genres else ""))
         paths = [r.path for r in rows]
         run_task(lambda: core_calls.probe_durations(paths), self._on_durations)
 
@@ -396,7 +399,8 @@ class MainWindow(QMainWindow):
             paths = [p for p in paths if p not in done]
             if skipped and not paths:
                 self.statusBar().showMessage(
-                    f"{len(skipped)} songs already classified; use Re-classify to redo them.")
+                    f"{plural(len(skipped), 'song')} already classified; use Re-classify to "
+                    "redo them.")
                 return
         if not paths:
             self.statusBar().showMessage("Select songs to classify, or use Classify all.")
@@ -413,7 +417,8 @@ class MainWindow(QMainWindow):
         for action in (self.classify_action, self.reclassify_action, self.classify_all_action):
             action.setEnabled(False)
         label = BACKEND_LABELS.get(choice.backend, choice.backend)
-        self.progress_label.setText(f"Starting {len(paths)} songs on the {label} ...")
+        self.statusBar().clearMessage()  # the progress line needs the room
+        self.progress_label.setText(f"Starting {plural(len(paths), 'song')} on the {label} ...")
         from genre_desktop.app.run_process import run_in_child
 
         self._child_run = run_in_child(paths, choice, workers=self.settings.workers,
@@ -447,7 +452,7 @@ class MainWindow(QMainWindow):
             errors = [r.error for r in results if r.error is not None]
             if errors:
                 self.log_dock.add_errors(errors)
-                self.log_dock.show()
+                self.show_log()
         last = events[-1]
         self.results.elapsed_s = last.elapsed_s
         self.progress.setRange(0, max(last.total, 1))
@@ -463,8 +468,10 @@ class MainWindow(QMainWindow):
         acc = "—" if last.accuracy is None else f"{last.accuracy:.0%}"
         phase = _phase_text(last)
         text = (f"{phase}{last.done}/{last.total} songs · accuracy {acc} · "
-                f"{_plural(last.errors, 'error')} · ${last.cost_usd:.4f} · "
+                f"{plural(last.errors, 'error')} · ${last.cost_usd:.4f} · "
                 f"ETA {_eta(last.eta_s)}")
+        if last.done == 0 and phase:  # nothing to count yet: just what it is doing
+            text = f"{phase}0/{last.total} songs · accuracy — · $0.0000 · ETA —"
         if self.run_controller.cancelled() and last.done < last.total:
             text = "Cancelling… " + text
         return text
@@ -472,6 +479,13 @@ class MainWindow(QMainWindow):
     def _last_good(self, path: str) -> Any:
         shown = self.results.tagged.model.result_for(path)
         return None if shown is None else (shown.prediction or shown.last_good)
+
+    def show_log(self) -> None:
+        """Show the error log at a modest height (a tenth of the window), not a quarter."""
+        if self.log_dock.isVisible():
+            return
+        self.log_dock.show()
+        self.resizeDocks([self.log_dock], [max(110, self.height() // 7)], Qt.Orientation.Vertical)
 
     def _end_run(self) -> None:
         self.progress.hide()
@@ -492,7 +506,7 @@ class MainWindow(QMainWindow):
         self._end_run()
         verb = "Cancelled" if summary.cancelled else "Finished"
         text = (f"{verb}: {summary.done}/{summary.total} songs, "
-                f"{_plural(summary.errors, 'error')}, {summary.elapsed_s:.1f} s")
+                f"{plural(summary.errors, 'error')}, {summary.elapsed_s:.1f} s")
         if summary.last is not None and summary.last.accuracy is not None:
             text += f", accuracy {summary.last.accuracy:.0%}"
         self.progress_label.setText(text)
@@ -502,7 +516,7 @@ class MainWindow(QMainWindow):
         self._end_run()
         self.progress_label.setText("The run could not start")
         self.log_dock.add_message("run_failed", text, stage="pipeline")
-        self.log_dock.show()
+        self.show_log()
         QMessageBox.warning(self, "Classification could not run", text)
 
     # -- results ----------------------------------------------------------------------------

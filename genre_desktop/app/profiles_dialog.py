@@ -45,6 +45,9 @@ class KeyringProfileDialog(QDialog):
     def __init__(self, parent: QWidget | None = None, name: str = "", region: str = "") -> None:
         super().__init__(parent)
         self.setWindowTitle("Edit keyring profile" if name else "Add keyring profile")
+        # Window managers cut a title wider than the dialog ("Add keyring pro…").
+        self.setMinimumWidth(max(440, self.fontMetrics().horizontalAdvance(
+            self.windowTitle()) * 2 + 120))
         self.name = QLineEdit(name)
         self.name.setObjectName("profileName")
         self.name.setReadOnly(bool(name))
@@ -196,6 +199,27 @@ class ProfilesDialog(QDialog):
         layout.addWidget(box)
         self.reload_profiles()
         self.test_running = False
+        self.backend.currentIndexChanged.connect(self._backend_changed)
+        self._backend_changed()
+        for widget, name in ((self.backend, "Backend"), (self.region, "Region"),
+                             (self.model, "Model"), (self.endpoint, "Endpoint URL"),
+                             (self.profile_list, "AWS profiles"),
+                             (self.test_button, "Test connection")):
+            widget.setAccessibleName(name)
+
+    def uses_aws(self) -> bool:
+        return self.backend.currentData() != "local"
+
+    def _backend_changed(self, *_args: Any) -> None:
+        """The offline model needs no AWS: its region, model, endpoint and profile are moot."""
+        aws = self.uses_aws()
+        for widget in (self.region, self.model, self.endpoint, self.profile_list,
+                       self.chosen_profile):
+            widget.setEnabled(aws)
+        self.test_button.setText("Test connection" if aws else "Test the offline model")
+        self.test_button.setToolTip(
+            "Credentials, Bedrock, model access, features, prompt and one inference" if aws
+            else "Features of a test signal and one answer from the offline model (no AWS)")
 
     # -- models and profiles ----------------------------------------------------------------
     def _fill_models(self, current: str, rows: list[Any] | None = None) -> None:
@@ -336,13 +360,15 @@ class ProfilesDialog(QDialog):
     # -- setup check ------------------------------------------------------------------------
     def test_connection(self) -> None:
         from genre_desktop.app.core_calls import run_setup_check
+        from genre_desktop.app.offline_check import run_offline_check
 
         choice = self.choice()
         self.steps.clear()
         self.steps.addItem("Running the setup check...")
         self.test_button.setEnabled(False)
         self.test_running = True
-        run_streaming_task(lambda emit: run_setup_check(choice, emit), self._add_step,
+        check = run_setup_check if self.uses_aws() else run_offline_check
+        run_streaming_task(lambda emit: check(choice, emit), self._add_step,
                            self._check_done, self._check_failed)
 
     def _add_step(self, step: tuple[str, str, str]) -> None:

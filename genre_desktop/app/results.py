@@ -37,6 +37,7 @@ from genre_desktop.app.results_table import (
     SORT_ROLE,
     TaggedSongsModel,
 )
+from genre_desktop.app.wording import plural
 from genre_desktop.app.workers import run_task
 from genre_desktop.core.results import SongResult, format_value
 
@@ -160,7 +161,7 @@ class TaggedSongsTab(QWidget):
         right = sum(1 for r in scored if r.is_correct)
         failed = sum(1 for r in results if r.prediction is None)
         self.summary.setText(
-            f"{len(results)} songs · {right}/{len(scored)} correct · {failed} failed · "
+            f"{plural(len(results), 'song')} · {right}/{len(scored)} correct · {failed} failed · "
             f"{self.model.low_confidence_count()} below threshold")
 
     def _row_changed(self, current: Any, _previous: Any) -> None:
@@ -196,7 +197,7 @@ class MetricsTab(QWidget):
         ("input_tokens", "Input tokens", ""), ("output_tokens", "Output tokens", ""),
         ("total_cost_usd", "Total cost", "usd"), ("cost_per_song_usd", "Cost per song", "usd"),
         ("latency_p50_s", "Latency p50", "s"), ("latency_p95_s", "Latency p95", "s"),
-        ("songs_per_minute", "Songs per minute", ""),
+        ("songs_per_minute", "Songs per minute", "rate"),
     )
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -220,10 +221,11 @@ class MetricsTab(QWidget):
         self.targets.setHorizontalHeaderLabels(["Target", "Goal", "Measured", "Met"])
         self.targets.verticalHeader().setVisible(False)
         self.targets.setWordWrap(False)
-        self.targets.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        # Eight short rows, filled once per metrics update: sizing to contents is cheap here.
+        # Eight short rows, filled once per metrics update: sizing to contents is cheap here,
+        # and no cell is cut ("> 7…", "Measurec"); a narrow pane scrolls sideways instead.
         self.targets.horizontalHeader().setSectionResizeMode(
-            0, QHeaderView.ResizeMode.ResizeToContents)
+            QHeaderView.ResizeMode.ResizeToContents)
+        self.targets.horizontalHeader().setStretchLastSection(True)
         left = QWidget()
         left.setLayout(form)
         right = QSplitter(Qt.Orientation.Vertical)
@@ -237,7 +239,12 @@ class MetricsTab(QWidget):
     def set_metrics(self, m: dict[str, Any]) -> None:
         self.metrics = m
         for key, _label, kind in self.SUMMARY:
-            self.values[key].setText(format_value(m.get(key), kind, missing="—"))
+            value = m.get(key)
+            if kind == "rate" and isinstance(value, float) and value >= 100:
+                text = f"{value:,.0f}"  # 331,736 (warm cache), not 331735.933
+            else:
+                text = format_value(value, kind, missing="—")
+            self.values[key].setText(text)
         per = m.get("per_genre") or {}
         self.per_genre.setRowCount(len(per))
         for row, (genre, v) in enumerate(per.items()):
