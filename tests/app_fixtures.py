@@ -43,12 +43,15 @@ def main_window(qtbot, app_settings, shared_cache, monkeypatch) -> Iterator[obje
 
     create_application()
     window = MainWindow(app_settings)
-    qtbot.addWidget(window)
+    # Not qtbot.addWidget: its teardown would close a window with a run still going, and the
+    # window then asks "Stop the classification?" with nobody to answer.
     window.resize(1280, 760)
     window.show()
     qtbot.waitExposed(window)
     yield window
+    window.stop_run_now()  # a test may leave a run going (e.g. a menu action it triggered)
     window.close()
+    window.deleteLater()
 
 
 def open_folder(qtbot, window, folder: Path | str, expected: int | None = None) -> None:

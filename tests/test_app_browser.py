@@ -156,6 +156,8 @@ def test_keyboard_only(qtbot, main_window, gtzan_dir):
     open_folder(qtbot, w, gtzan_dir / "genres")
     assert w.windowTitle() == "Genre Desktop — genres"
     table = w.browser.table
+    w.activateWindow()  # keyboard focus needs the active window (no window manager here)
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is w, timeout=5000)
     table.setFocus()
     table.setCurrentIndex(w.browser.proxy.index(0, 0))
     qtbot.waitUntil(table.hasFocus, timeout=2000)

@@ -9,6 +9,8 @@ import pytest
 from app_fixtures import *  # noqa: F403
 from app_fixtures import open_folder
 
+from genre_desktop.app.player import readable_device_name
+
 pytestmark = [pytest.mark.gui, pytest.mark.audio]
 
 
@@ -17,7 +19,8 @@ def test_play_a_clip_to_the_null_sink_for_a_second(qtbot, main_window, gtzan_dir
     w = main_window
     w.player.refresh_devices(pulse_null_sink.name)
     assert w.player.has_device()
-    assert w.player.device_combo.currentText() == pulse_null_sink.name
+    assert w.player.device_name() == pulse_null_sink.name
+    assert w.player.device_combo.currentText() == readable_device_name(pulse_null_sink.name)
     assert w.player.notice.isHidden()
     open_folder(qtbot, w, gtzan_dir / "genres")
     clip = str((gtzan_dir / "genres" / "classical" / "classical.00000.wav").resolve())
@@ -101,3 +104,10 @@ def test_play_a_whole_song_with_the_views_painting(qtbot, main_window, gtzan_dir
     # about 20 cursor updates a second; each repaints both views
     assert view.song_paints - paints_before > 10 * duration
     assert w.isVisible() and w.player.title.text() == "jazz.00000.wav"
+
+
+def test_device_names_are_readable():
+    assert readable_device_name("pulse") == "PulseAudio sound server"
+    assert readable_device_name("HDA Intel PCH: ALC892 Analog (hw:0,0)") == \
+        "HDA Intel PCH — ALC892 Analog"
+    assert readable_device_name("Speakers (Realtek)") == "Speakers (Realtek)"

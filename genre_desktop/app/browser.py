@@ -265,7 +265,7 @@ class BrowserPanel(QWidget):
         # Fixed starting widths: ResizeToContents would measure every row on every update.
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Stretch)
-        for col, width in zip(range(1, len(COLUMNS)), (72, 56, 44, 62, 74, 50), strict=True):
+        for col, width in zip(range(1, len(COLUMNS)), (72, 56, 44, 76, 74, 50), strict=True):
             header.resizeSection(col, width)
         self._widths = {col: header.sectionSize(col) for col in FIT_ORDER}
         self.table.viewport().installEventFilter(self)

@@ -242,6 +242,8 @@ class MainWindow(QMainWindow):
         state = self.settings.window_state()
         if state is not None:
             self.restoreState(state)
+        if self.log_dock.count() == 0:
+            self.log_dock.hide()  # an empty log left open last time: shown with the 1st error
 
     def update_model_label(self) -> None:
         choice = self.settings.backend_choice()

@@ -50,6 +50,39 @@ def output_devices() -> list[tuple[int, str]]:
     return [(i, str(d["name"])) for i, d in enumerate(devices) if d["max_output_channels"] > 0]
 
 
+RAW_NAME = Qt.ItemDataRole.UserRole + 1  # PortAudio's device name, beside the label shown
+
+# ALSA's virtual devices, as PortAudio lists them on Linux, in words.
+_ALSA_LABELS = {
+    "default": "Default output (ALSA)",
+    "sysdefault": "System default output (ALSA)",
+    "pulse": "PulseAudio sound server",
+    "pipewire": "PipeWire sound server",
+    "jack": "JACK sound server",
+    "dmix": "ALSA software mixer",
+    "spdif": "Digital output (S/PDIF)",
+    "hdmi": "HDMI output",
+    "front": "Front speakers",
+    "surround40": "Surround 4.0",
+    "surround51": "Surround 5.1",
+    "surround71": "Surround 7.1",
+}
+
+
+def readable_device_name(raw: str) -> str:
+    """'HDA Intel PCH: ALC892 Analog (hw:0,0)' -> 'HDA Intel PCH — ALC892 Analog';
+    'pulse' -> 'PulseAudio sound server'. Anything else is shown as it is."""
+    if raw in _ALSA_LABELS:
+        return _ALSA_LABELS[raw]
+    name = raw
+    if name.endswith(")") and "(hw:" in name:
+        name = name[:name.rindex("(hw:")].strip()
+    card, sep, port = name.partition(": ")
+    if sep and port:
+        return f"{card} — {port}"
+    return name or raw
+
+
 class AudioEngine:
     """One sounddevice OutputStream playing a preloaded mono float32 array."""
 
@@ -196,6 +229,7 @@ class PlayerPanel(QWidget):
         self.volume.setRange(0, 100)
         self.volume.setValue(80)
         self.volume.setMaximumWidth(90)
+        self.volume.setMinimumWidth(60)  # a usable handle in a narrow window
         self.volume.setToolTip("Volume")
         self.volume.valueChanged.connect(lambda v: self.engine.set_volume(v / 100.0))
         self.device_combo = QComboBox()
@@ -261,8 +295,12 @@ class PlayerPanel(QWidget):
             self.device_combo.setEnabled(True)
             self.device_combo.addItem("System default", None)
             for index, name in devices:
-                self.device_combo.addItem(name, index)
-            at = self.device_combo.findText(preferred) if preferred else -1
+                self.device_combo.addItem(readable_device_name(name), index)
+                self.device_combo.setItemData(self.device_combo.count() - 1, name, RAW_NAME)
+                self.device_combo.setItemData(self.device_combo.count() - 1, name,
+                                              Qt.ItemDataRole.ToolTipRole)
+            # The settings keep PortAudio's own name (stable), not the label shown.
+            at = self.device_combo.findData(preferred, RAW_NAME) if preferred else -1
             self.device_combo.setCurrentIndex(max(at, 0))
             self.engine.device = self.device_combo.currentData()
             self.notice.hide()
@@ -273,8 +311,9 @@ class PlayerPanel(QWidget):
         return self.device_combo.isEnabled()
 
     def device_name(self) -> str:
+        """PortAudio's name of the chosen device ("" for the system default)."""
         chosen = self.device_combo.currentData() is not None
-        return self.device_combo.currentText() if chosen else ""
+        return str(self.device_combo.currentData(RAW_NAME) or "") if chosen else ""
 
     def _device_changed(self, _index: int) -> None:
         try:

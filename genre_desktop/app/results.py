@@ -132,7 +132,13 @@ class TaggedSongsTab(QWidget):
 
         top = QHBoxLayout()
         top.addWidget(self.summary, 1)
-        top.addWidget(QLabel("Highlight confidence below"))
+        # Short enough that the summary beside it is not cut in a 1024-pixel window.
+        highlight = QLabel("Highlight below")
+        highlight.setToolTip("Rows whose confidence is below this value are highlighted")
+        highlight.setBuddy(self.threshold)
+        self.threshold.setAccessibleName("Highlight confidence below")
+        self.threshold.setToolTip(highlight.toolTip())
+        top.addWidget(highlight)
         top.addWidget(self.threshold)
         left = QWidget()
         left_layout = QVBoxLayout(left)

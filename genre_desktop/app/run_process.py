@@ -140,6 +140,7 @@ class ProcessRun:
         and CANCEL_GRACE_S later ends it (returning a cancelled summary of what arrived).
         """
         self.start()
+        started = time.monotonic()
         cancelled_at: float | None = None
         last: Any = None
         try:
@@ -150,13 +151,13 @@ class ProcessRun:
                     cancelled_at = time.monotonic()
                 if cancelled_at is not None and time.monotonic() - cancelled_at > self.grace_s:
                     self.kill()
-                    return _cut_short(last, time.monotonic())
+                    return _cut_short(last, time.monotonic() - started)
                 try:
                     kind, payload = self._events.get(timeout=0.1)
                 except queue.Empty:
                     if not self._process.is_alive():
                         if self._killed:
-                            return _cut_short(last, time.monotonic())
+                            return _cut_short(last, time.monotonic() - started)
                         code = self._process.exitcode
                         raise RuntimeError(
                             f"The classification process stopped unexpectedly (exit code {code})."
@@ -174,20 +175,20 @@ class ProcessRun:
             self.finished = True
             # After its summary the child has nothing left to save (its store is closed): a
             # slow exit (pools winding down) must not hold the window at 100 % for seconds.
-            self._process.join(timeout=0.5 if self._killed else 1.0 if self._done else 10)
+            self._process.join(timeout=0.5 if self._killed else 0.3 if self._done else 10)
             if self._process.is_alive():
                 self.kill()
                 self._process.join(timeout=5)
             self._sweep()
 
 
-def _cut_short(last: Any, _now: float) -> Any:
+def _cut_short(last: Any, elapsed_s: float) -> Any:
     """The summary of a run that was ended before it could send its own."""
     from genre_desktop.core.pipeline import PipelineSummary
 
     if last is None:
-        return PipelineSummary("", 0, 0, 0, True, 0.0, skipped=0)
-    return PipelineSummary("", last.total, last.done, last.errors, True, last.elapsed_s,
+        return PipelineSummary("", 0, 0, 0, True, elapsed_s, skipped=0)
+    return PipelineSummary("", last.total, last.done, last.errors, True, elapsed_s,
                            skipped=0, last=last)
 
 
