@@ -29,12 +29,21 @@ def test_classify_five_songs_offline_then_export(qtbot, main_window, manifest, t
     w.player.refresh_devices(pulse_null_sink.name)
     folder = small_folder(tmp_path, manifest, per_genre=1, genres=GENRES5)
     open_folder(qtbot, w, folder, expected=5)
+    seen: list[tuple[int, int, bool, str]] = []
+    w.run_controller.events.connect(lambda batch: seen.append(
+        (batch[-1].done, batch[-1].total, w.cancel_button.isEnabled(),
+         w.progress_label.text())))
     w.browser.table.selectAll()
     w.classify_selection()
     assert w.run_controller.is_running()
     assert w.progress.isVisible() and w.cancel_button.isVisible()
     wait_for_run(qtbot, w, timeout=240000)
     assert w.last_summary is not None and w.last_summary.done == 5
+    # once every song is in, Cancel is off (the run only winds down); the line names the phase
+    assert all(not enabled for done, total, enabled, _ in seen if done == total), seen
+    assert any(label.startswith(("Loading", "Compiling", "Extracting", "Classifying",
+                                 "Training", "Starting")) for *_, label in seen), seen
+    assert "Finished: 5/5 songs, 0 errors" in w.progress_label.text()
 
     # Browser: every row has its prediction and status
     rows = w.browser.model.rows()
@@ -110,7 +119,10 @@ def test_cancel_keeps_finished_results(qtbot, main_window, manifest, tmp_path):
     w.use_feature_cache = False
     w.classify_all()
     qtbot.waitUntil(lambda: w.results.tagged.model.rowCount() >= 1, timeout=240000)
-    w.cancel_run()
+    w.cancel_action.trigger()  # what Esc does
+    # said at once, before the run has stopped; nothing left to press
+    assert w.progress_label.text().startswith("Cancelling…")
+    assert not w.cancel_button.isEnabled() and not w.cancel_action.isEnabled()
     wait_for_run(qtbot, w, timeout=120000)
     summary = w.last_summary
     kept = w.results.results()

@@ -49,27 +49,17 @@ def _eta(seconds: float | None) -> str:
     return f"{minutes}:{secs:02d}"
 
 
-# What a run is doing before and between songs (core progress events' `phase`, when they
-# carry one; else their `stage`).
-PHASE_LABELS = {
-    "starting": "Starting: loading the songs and the model",
-    "loading": "Loading",
-    "compiling": "Compiling the feature code (first use)",
-    "training": "Training the offline model",
-    "extracting": "Extracting features",
-    "classifying": "Classifying",
-    "writing": "Writing reports",
-    "finished": "Finished",
-    "cancelled": "Cancelled",
-}
+# What a run is doing, for events without the core's `phase_text` (older run processes).
+STAGE_LABELS = {"starting": "Starting: loading the songs and the model",
+                "finished": "Finished", "cancelled": "Cancelled"}
 
 
 def _phase_text(event: Any) -> str:
-    phase = getattr(event, "phase", None) or getattr(event, "stage", "")
-    if phase == "running":
-        return ""  # songs are arriving: the count says it
-    label = PHASE_LABELS.get(str(phase), str(phase).capitalize())
-    return f"{label} · " if label else ""
+    """'Extracting 12/50 · ', 'Compiling the audio kernels (first use only) · ', or ''."""
+    text = getattr(event, "phase_text", None)
+    if not text:
+        text = STAGE_LABELS.get(str(getattr(event, "stage", "")), "")
+    return f"{text} · " if text else ""
 
 
 class MainWindow(QMainWindow):
@@ -270,6 +260,7 @@ class MainWindow(QMainWindow):
                 return
             self.stop_run_now()
         self.player.unload()
+        self.browser.set_songs([])  # the old folder's songs go now, not when the scan ends
         self.results.clear()
         self.last_summary = None
         self.last_export = {}
@@ -469,13 +460,14 @@ class MainWindow(QMainWindow):
         """The status bar's line: what the run is doing, songs n/N, accuracy, errors, cost."""
         acc = "—" if last.accuracy is None else f"{last.accuracy:.0%}"
         phase = _phase_text(last)
+        cancelling = self.run_controller.cancelled() and last.done < last.total
+        if cancelling:
+            phase = "Cancelling… "
         text = (f"{phase}{last.done}/{last.total} songs · accuracy {acc} · "
                 f"{plural(last.errors, 'error')} · ${last.cost_usd:.4f} · "
                 f"ETA {_eta(last.eta_s)}")
         if last.done == 0 and phase:  # nothing to count yet: just what it is doing
             text = f"{phase}0/{last.total} songs · accuracy — · $0.0000 · ETA —"
-        if self.run_controller.cancelled() and last.done < last.total:
-            text = "Cancelling… " + text
         return text
 
     def _last_good(self, path: str) -> Any:
