@@ -195,7 +195,8 @@ def test_offline_backend_needs_no_aws(qtbot, main_window):
     dialog = ProfilesDialog(main_window.settings, main_window)
     qtbot.addWidget(dialog)
     dialog.backend.setCurrentIndex(dialog.backend.findData("local"))
-    for widget in (dialog.region, dialog.model, dialog.endpoint, dialog.profile_list):
+    for widget in (dialog.region, dialog.model, dialog.endpoint, dialog.batch,
+                   dialog.profile_list):
         assert not widget.isEnabled()
     assert dialog.test_button.text() == "Test the offline model"
     dialog.test_button.click()

@@ -7,25 +7,17 @@ from typing import Any
 
 from PySide6.QtCore import QByteArray, Qt, QUrl
 from PySide6.QtGui import (
-    QAction,
     QCloseEvent,
     QDesktopServices,
     QDragEnterEvent,
     QDropEvent,
-    QKeySequence,
 )
 from PySide6.QtWidgets import (
     QFileDialog,
-    QLabel,
     QMainWindow,
-    QMenu,
     QMessageBox,
-    QProgressBar,
-    QPushButton,
     QSplitter,
     QStackedWidget,
-    QToolBar,
-    QWidget,
 )
 
 from genre_desktop.app import core_calls
@@ -35,31 +27,12 @@ from genre_desktop.app.player import PlayerPanel
 from genre_desktop.app.results import ResultsPanel
 from genre_desktop.app.settings import AppSettings
 from genre_desktop.app.welcome import WelcomePage
-from genre_desktop.app.wording import plural
+from genre_desktop.app.window_menus import build_actions, build_status_bar
+from genre_desktop.app.wording import eta_text, phase_text, plural
 from genre_desktop.app.workers import RunController, run_task
 from genre_desktop.core.results import SongResult
 
 BACKEND_LABELS = {"local": "offline model", "bedrock": "Bedrock", "ensemble": "ensemble"}
-
-
-def _eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    minutes, secs = divmod(round(seconds), 60)
-    return f"{minutes}:{secs:02d}"
-
-
-# What a run is doing, for events without the core's `phase_text` (older run processes).
-STAGE_LABELS = {"starting": "Starting: loading the songs and the model",
-                "finished": "Finished", "cancelled": "Cancelled"}
-
-
-def _phase_text(event: Any) -> str:
-    """'Extracting 12/50 · ', 'Compiling the audio kernels (first use only) · ', or ''."""
-    text = getattr(event, "phase_text", None)
-    if not text:
-        text = STAGE_LABELS.get(str(getattr(event, "stage", "")), "")
-    return f"{text} · " if text else ""
 
 
 class MainWindow(QMainWindow):
@@ -118,11 +91,11 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(self.main_split)
         self.setCentralWidget(self.stack)
 
-        self._build_actions()
+        build_actions(self)
         from genre_desktop.app.review import install_review
 
         install_review(self)  # the Review tab, Edit > Undo tag write, Write tags…
-        self._build_status_bar()
+        build_status_bar(self)
         self._set_song_actions(False)
         self._restore_window()
         self.update_model_label()
@@ -131,100 +104,6 @@ class MainWindow(QMainWindow):
             self.open_folder(last)
 
     # -- construction -----------------------------------------------------------------------
-    def _action(self, text: str, slot: Any, shortcut: Any = None, tip: str = "") -> QAction:
-        action = QAction(text, self)
-        plain = (tip or text).replace("&", "").rstrip(".")
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-            keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
-            action.setToolTip(f"{plain} ({keys})")  # toolbar tooltips say the shortcut
-        else:
-            action.setToolTip(plain)
-        action.setStatusTip(tip or text)
-        action.triggered.connect(slot)
-        self.addAction(action)  # shortcuts work with the menu bar hidden too
-        return action
-
-    def _build_actions(self) -> None:
-        a = self._action
-        self.open_action = a("&Open folder...", self.choose_folder, QKeySequence.StandardKey.Open)
-        self.download_action = a("&Download GTZAN...", self.download_gtzan)
-        self.export_action = a("&Export reports...", self.choose_export_folder)
-        self.open_results_action = a("Open &results folder", self.open_results_folder)
-        quit_action = a("&Quit", self.close, QKeySequence.StandardKey.Quit)
-        self.classify_action = a("&Classify selection", lambda: self.classify_selection(False),
-                                 "Ctrl+R", "Classify the selected songs (or the current one)")
-        self.reclassify_action = a("&Re-classify selection", lambda: self.classify_selection(True),
-                                   "Ctrl+Shift+R")
-        self.classify_all_action = a("Classify &all", self.classify_all, "Ctrl+Alt+R",
-                                     "Classify every song shown in the table")
-        self.cancel_action = a("Ca&ncel", self.cancel_run, "Esc")
-        self.cancel_action.setEnabled(False)
-        self.play_action = a("&Play / pause", self.toggle_play, Qt.Key.Key_Space)
-        self.profiles_action = a("&Model and AWS profile...", self.edit_profiles)
-        self.find_action = a("&Filter songs", self.focus_filter, QKeySequence.StandardKey.Find,
-                             "Type to filter the song list")
-        self.about_action = a("&About Genre Desktop", self.show_about)
-        menu = self.menuBar()
-        file_menu = menu.addMenu("&File")
-        self.recent_menu = QMenu("Recent &folders", self)
-        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
-        file_menu.addAction(self.open_action)
-        file_menu.addMenu(self.recent_menu)
-        for action in (self.download_action, None, self.export_action,
-                       self.open_results_action, None, quit_action):
-            file_menu.addSeparator() if action is None else file_menu.addAction(action)
-        run_menu = menu.addMenu("&Classify")
-        for action in (self.classify_action, self.reclassify_action, self.classify_all_action,
-                       self.cancel_action, None, self.profiles_action):
-            run_menu.addSeparator() if action is None else run_menu.addAction(action)
-        view_menu = menu.addMenu("&View")
-        view_menu.addAction(self.play_action)
-        view_menu.addAction(self.find_action)
-        view_menu.addSeparator()
-        self.view_menu = view_menu
-        help_menu = menu.addMenu("&Help")
-        help_menu.addAction(self.about_action)
-
-        toolbar = QToolBar("Toolbar")
-        toolbar.setObjectName("mainToolbar")
-        toolbar.setMovable(False)
-        for action in (self.open_action, self.classify_action, self.classify_all_action,
-                       self.cancel_action, self.export_action, self.profiles_action):
-            toolbar.addAction(action)
-        self.model_label = QLabel()
-        self.model_label.setObjectName("modelLabel")
-        spacer = QWidget()
-        spacer.setSizePolicy(spacer.sizePolicy().horizontalPolicy().Expanding,
-                             spacer.sizePolicy().verticalPolicy())
-        toolbar.addWidget(spacer)
-        toolbar.addWidget(self.model_label)
-        self.addToolBar(toolbar)
-        self.toolbar = toolbar
-        # Whatever can be hidden can be shown again from here.
-        view_menu.addAction(toolbar.toggleViewAction())
-        view_menu.addAction(self.log_dock.toggleViewAction())
-
-    def _build_status_bar(self) -> None:
-        bar = self.statusBar()
-        self.progress = QProgressBar()
-        self.progress.setObjectName("runProgress")
-        self.progress.setMaximumWidth(220)
-        self.progress.setTextVisible(True)
-        self.progress_label = QLabel("")
-        self.progress_label.setObjectName("progressLabel")
-        self.progress.setAccessibleName("Run progress")
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setToolTip("Cancel the run (Esc); finished songs are kept")
-        self.cancel_button.setAccessibleName("Cancel the run")
-        self.cancel_button.clicked.connect(self.cancel_run)
-        for widget in (self.progress, self.cancel_button):
-            widget.hide()
-        bar.addPermanentWidget(self.progress_label)
-        bar.addPermanentWidget(self.progress)
-        bar.addPermanentWidget(self.cancel_button)
-        bar.showMessage("Open a folder of songs to begin (Ctrl+O), or drop one on the window.")
-
     def _restore_window(self) -> None:
         geometry = self.settings.geometry()
         if geometry is None or not self.restoreGeometry(geometry):
@@ -459,13 +338,13 @@ class MainWindow(QMainWindow):
     def _progress_text(self, last: Any) -> str:
         """The status bar's line: what the run is doing, songs n/N, accuracy, errors, cost."""
         acc = "—" if last.accuracy is None else f"{last.accuracy:.0%}"
-        phase = _phase_text(last)
+        phase = phase_text(last)
         cancelling = self.run_controller.cancelled() and last.done < last.total
         if cancelling:
             phase = "Cancelling… "
         text = (f"{phase}{last.done}/{last.total} songs · accuracy {acc} · "
                 f"{plural(last.errors, 'error')} · ${last.cost_usd:.4f} · "
-                f"ETA {_eta(last.eta_s)}")
+                f"ETA {eta_text(last.eta_s)}")
         if last.done == 0 and phase:  # nothing to count yet: just what it is doing
             text = f"{phase}0/{last.total} songs · accuracy — · $0.0000 · ETA —"
         return text

@@ -213,8 +213,8 @@ class ProfilesDialog(QDialog):
     def _backend_changed(self, *_args: Any) -> None:
         """The offline model needs no AWS: its region, model, endpoint and profile are moot."""
         aws = self.uses_aws()
-        for widget in (self.region, self.model, self.endpoint, self.profile_list,
-                       self.chosen_profile):
+        for widget in (self.region, self.model, self.endpoint, self.batch, self.batch_role,
+                       self.profile_list, self.chosen_profile):
             widget.setEnabled(aws)
         self.test_button.setText("Test connection" if aws else "Test the offline model")
         self.test_button.setToolTip(

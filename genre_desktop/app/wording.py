@@ -1,8 +1,30 @@
-"""Small wording helpers shared by the window's labels."""
+"""Small wording helpers shared by the window's labels (plurals, ETA, the run's phase)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 
 def plural(n: int, word: str, many: str | None = None) -> str:
     """'1 error', '2 errors', '0 songs' ('many' for irregular plurals)."""
     return f"{n} {word}" if n == 1 else f"{n} {many or word + 's'}"
+
+
+def eta_text(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}:{secs:02d}"
+
+
+# What a run is doing, for events without the core's `phase_text` (older run processes).
+STAGE_LABELS = {"starting": "Starting: loading the songs and the model",
+                "finished": "Finished", "cancelled": "Cancelled"}
+
+
+def phase_text(event: Any) -> str:
+    """'Extracting 12/50 · ', 'Compiling the audio kernels (first use only) · ', or ''."""
+    text = getattr(event, "phase_text", None)
+    if not text:
+        text = STAGE_LABELS.get(str(getattr(event, "stage", "")), "")
+    return f"{text} · " if text else ""
