@@ -114,24 +114,35 @@ def test_classify_five_songs_offline_then_export(qtbot, main_window, manifest, t
 
 def test_cancel_keeps_finished_results(qtbot, main_window, manifest, tmp_path):
     w = main_window
-    folder = small_folder(tmp_path, manifest, per_genre=1)
-    open_folder(qtbot, w, folder, expected=10)
+    folder = small_folder(tmp_path, manifest, per_genre=2)
+    open_folder(qtbot, w, folder, expected=20)
     w.use_feature_cache = False
+    at_cancel: dict[str, object] = {}
+
+    def cancel_after_first_result(batch: list) -> None:
+        # In the GUI thread, as the first result is shown: the run is still going then.
+        last = batch[-1]
+        if at_cancel or not any(e.latest is not None for e in batch) or last.done >= last.total:
+            return
+        w.cancel_action.trigger()  # what Esc does
+        at_cancel.update(label=w.progress_label.text(), button=w.cancel_button.isEnabled(),
+                         action=w.cancel_action.isEnabled(), done=last.done)
+
+    w.run_controller.events.connect(cancel_after_first_result)
     w.classify_all()
-    qtbot.waitUntil(lambda: w.results.tagged.model.rowCount() >= 1, timeout=240000)
-    w.cancel_action.trigger()  # what Esc does
+    wait_for_run(qtbot, w, timeout=300000)
     # said at once, before the run has stopped; nothing left to press
-    assert w.progress_label.text().startswith("Cancelling…")
-    assert not w.cancel_button.isEnabled() and not w.cancel_action.isEnabled()
-    wait_for_run(qtbot, w, timeout=120000)
+    assert at_cancel, "every song finished in the first batch: nothing left to cancel"
+    assert str(at_cancel["label"]).startswith("Cancelling…"), at_cancel
+    assert at_cancel["button"] is False and at_cancel["action"] is False
     summary = w.last_summary
+    assert summary.cancelled and summary.done < 20
     kept = w.results.results()
     assert len(kept) == summary.done - summary.skipped >= 1
     statuses = [r.status for r in w.browser.model.rows()]
     assert statuses.count("done") + statuses.count("error") == len(kept)
-    if summary.cancelled:
-        assert "cancelled" in statuses
-        assert "Cancelled" in w.progress_label.text()
+    assert "cancelled" in statuses
+    assert "Cancelled" in w.progress_label.text()
 
 
 def test_window_stays_responsive_during_a_batch(qtbot, main_window, manifest, tmp_path):
@@ -224,7 +235,10 @@ def test_a_second_folder_starts_afresh(qtbot, main_window, manifest, tmp_path, p
     w.toggle_play()
     qtbot.waitUntil(w.player.engine.is_playing, timeout=15000)
 
+    w.browser.genre_list.setCurrentRow(1)  # "blues": a genre the next folder does not have
+    assert len(w.browser.visible_paths()) == 1
     open_folder(qtbot, w, second, expected=3)
+    assert len(w.browser.visible_paths()) == 3  # the list is not left filtered on "blues"
     assert not w.player.engine.is_playing() and w.player.current is None
     assert w.player.title.text() == "No song loaded"
     assert w.results.tagged.model.rowCount() == 0

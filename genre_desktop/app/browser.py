@@ -344,7 +344,10 @@ class BrowserPanel(QWidget):
             self.genre_list.addItem(item)
             if name == keep:
                 self.genre_list.setCurrentItem(item)
+        if self.genre_list.currentItem() is None:  # that genre is not in this folder
+            self.genre_list.setCurrentRow(0)
         self.genre_list.blockSignals(False)
+        self._genre_changed("")  # the filter follows the list (it was left on the old genre)
         # Wide enough for the longest "genre  (count)" label: never cut.
         frame = 2 * self.genre_list.frameWidth() + 8
         bar = self.genre_list.verticalScrollBar().sizeHint().width()
