@@ -229,3 +229,34 @@ def test_genre_desktop_folder_opens_that_folder(qtbot, app_settings, main_window
     assert window.folder == str((gtzan_dir / "genres").resolve())
     assert app_settings.recent_folders[0] == window.folder
     window.close()
+
+
+def test_layout_at_1024_by_700(qtbot, main_window, gtzan_dir, artifacts_dir):
+    """A small laptop window: the song table keeps Status, Predicted and Conf. on screen, the
+    seek slider is usable, the genre labels are whole, the error log stays modest."""
+    from app_fixtures import save_screenshot
+
+    from genre_desktop.app.browser import COL_CONFIDENCE, COL_NAME, COL_PREDICTION, COL_STATUS
+
+    w = main_window
+    open_folder(qtbot, w, gtzan_dir / "genres")
+    w.resize(1024, 700)
+    w.log_dock.add_message("corrupt_audio", "broken.wav looks like WAV but cannot be decoded.")
+    w.log_dock.hide()
+    w.show_log()
+    qtbot.wait(300)
+    assert (w.width(), w.height()) == (1024, 700)
+    table = w.browser.table
+    header = table.horizontalHeader()
+    right = table.viewport().width()
+    for col in (COL_NAME, COL_STATUS, COL_PREDICTION, COL_CONFIDENCE):
+        assert not header.isSectionHidden(col)
+        assert header.sectionViewportPosition(col) + header.sectionSize(col) <= right + 1, col
+    assert w.player.seek_slider.width() >= 100
+    genres = w.browser.genre_list
+    assert genres.sizeHintForColumn(0) <= genres.viewport().width()
+    assert w.log_dock.height() < w.height() / 4
+    from genre_desktop.app.results_table import COL_FILE
+
+    assert w.results.tagged.table.columnWidth(COL_FILE) >= 100  # was squeezed to ~20 px
+    save_screenshot(w, "main_window_1024x700.png", artifacts_dir)

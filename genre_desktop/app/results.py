@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QSortFilterProxyModel, Qt, QTimer, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QPlainTextEdit,
+    QSizePolicy,
     QSplitter,
     QTableView,
     QTableWidget,
@@ -31,8 +32,15 @@ from PySide6.QtWidgets import (
 
 from genre_desktop.app.plots_view import PlotsTab
 from genre_desktop.app.results_table import (
+    COL_ACTUAL,
+    COL_ALT,
+    COL_CONF,
+    COL_COST,
     COL_FILE,
+    COL_LAT,
+    COL_MARK,
     COL_MODEL,
+    COL_PRED,
     RESULT_ROLE,
     SORT_ROLE,
     TaggedSongsModel,
@@ -84,6 +92,12 @@ def details_html(result: SongResult) -> str:
     return "".join(parts)
 
 
+FILE_MIN_WIDTH = 120
+# Shown while there is room, in this order; a narrow pane drops Cost $ first (the metrics tab
+# has the total), then Latency, then Alternatives (in the details below).
+FIT_ORDER = (COL_ALT, COL_LAT, COL_COST)
+
+
 class TaggedSongsTab(QWidget):
     selected = Signal(str)
 
@@ -100,6 +114,9 @@ class TaggedSongsTab(QWidget):
         self.threshold.setValue(0.5)
         self.threshold.valueChanged.connect(self._threshold_changed)
         self.summary = QLabel("No results yet")
+        # Its text grows with the run: it must not widen the pane (the splitter jumped).
+        self.summary.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.summary.setWordWrap(True)  # two lines in a narrow pane rather than a cut
         self.table = QTableView()
         self.table.setObjectName("taggedTable")
         self.table.setModel(self.proxy)
@@ -116,6 +133,8 @@ class TaggedSongsTab(QWidget):
                 header.resizeSection(col, width)
         self.table.setColumnHidden(COL_MODEL, True)  # the same for every row; in the details
         self.table.selectionModel().currentRowChanged.connect(self._row_changed)
+        self._widths = {col: header.sectionSize(col) for col in FIT_ORDER}
+        self.table.viewport().installEventFilter(self)
 
         self.answer = QTextBrowser()
         self.answer.setObjectName("detailsAnswer")
@@ -160,6 +179,28 @@ class TaggedSongsTab(QWidget):
     def add_results(self, results: list[SongResult]) -> None:
         self.model.add_results(results)
         self._update_summary()
+
+    def eventFilter(self, watched: Any, event: Any) -> bool:
+        if watched is self.table.viewport() and event.type() == QEvent.Type.Resize:
+            self.fit_columns()
+        return super().eventFilter(watched, event)
+
+    def fit_columns(self) -> None:
+        """Keep the File column readable: hide the least needed columns in a narrow pane."""
+        header = self.table.horizontalHeader()
+        room = self.table.viewport().width() - FILE_MIN_WIDTH
+        for col in (COL_MARK, COL_ACTUAL, COL_PRED, COL_CONF):
+            room -= header.sectionSize(col)
+        for col in FIT_ORDER:
+            if not header.isSectionHidden(col):
+                self._widths[col] = header.sectionSize(col)
+            show = room >= self._widths[col]
+            if header.isSectionHidden(col) == show:
+                self.table.setColumnHidden(col, not show)
+                if show:
+                    header.resizeSection(col, self._widths[col])
+            if show:
+                room -= self._widths[col]
 
     def _update_summary(self) -> None:
         results = self.model.results()
