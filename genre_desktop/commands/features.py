@@ -27,7 +27,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "features",
         help="extract the 58 GTZAN features of songs into a CSV",
         description="Extract the 58 features of the Kaggle GTZAN table from audio files "
-        "(WAV, AU, FLAC, OGG, MP3) and folders of them.",
+        "(WAV, AU, FLAC, OGG, OPUS, MP3, M4A, AIFF) and folders of them.",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders (recursive)")
     p.add_argument("-o", "--output", metavar="CSV", help="write the table here (default: stdout)")

@@ -190,7 +190,8 @@ def extract_many(
         if executor is not None:  # the caller's (a Dask cluster): theirs to close
             yield from _run_pool(pending, executor, max_seconds, window_s, finish, cancelled)
             return
-        n_workers = min(workers or os.cpu_count() or 1, len(pending))
+        # Never more processes than cores: 512 asked meant 50 processes and 3 GiB, no faster.
+        n_workers = min(workers or _cores(), _cores(), len(pending))
         if n_workers <= 1:
             for path, digest in pending:
                 if cancelled():
@@ -208,6 +209,13 @@ def extract_many(
     finally:
         if cache is not None:
             cache.close()
+
+
+def _cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))  # the cores this process may use
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
 _POOL: ProcessPoolExecutor | None = None

@@ -20,8 +20,10 @@ MIN_SECONDS = 1.0
 
 # Extensions we try to decode; anything else is refused up front with a clear reason.
 SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(
-    {".wav", ".wave", ".au", ".snd", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff"}
+    {".wav", ".wave", ".au", ".snd", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".m4a",
+     ".opus"}
 )
+_FFMPEG_KINDS = {"mp4"}  # containers libsndfile never reads: straight to ffmpeg
 
 REASONS: dict[str, str] = {
     "missing_file": "the file does not exist",
@@ -67,6 +69,8 @@ def _sniff(head: bytes) -> str | None:
         return "ogg"
     if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
         return "aiff"
+    if head[4:8] == b"ftyp":  # ISO media: .m4a (AAC, ALAC)
+        return "mp4"
     if head[:3] == b"ID3" or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
         return "mp3"
     return None
@@ -180,7 +184,7 @@ def load_audio(
             raise AudioLoadError(
                 "unsupported_format",
                 f"{p.name}: '{ext or 'no extension'}' is not a supported audio format "
-                "(WAV, AU, FLAC, OGG, MP3, AIFF).",
+                "(WAV, AU, FLAC, OGG, OPUS, MP3, M4A, AIFF).",
             )
         with open(p, "rb") as fh:
             head = fh.read(16)
@@ -201,15 +205,18 @@ def load_audio(
                 f"but only {cut[1]} are present.",
             )
 
-    if kind == "mp3" and "MP3" not in sf.available_formats():
+    if kind in _FFMPEG_KINDS or (kind == "mp3" and "MP3" not in sf.available_formats()):
         y, native_sr, duration = _decode_ffmpeg(p, max_seconds)
     else:
         try:
             y, native_sr, duration = _decode_soundfile(p, max_seconds, sr)
         except (sf.LibsndfileError, RuntimeError, ValueError, EOFError) as exc:
-            raise AudioLoadError(
-                "corrupt_audio", f"{p.name} looks like {kind.upper()} but cannot be decoded."
-            ) from exc
+            if kind == "ogg" and shutil.which("ffmpeg"):  # Opus in Ogg: older libsndfile
+                y, native_sr, duration = _decode_ffmpeg(p, max_seconds)
+            else:
+                raise AudioLoadError(
+                    "corrupt_audio", f"{p.name} looks like {kind.upper()} but cannot be decoded."
+                ) from exc
 
     if y.size == 0:
         raise AudioLoadError("no_samples", f"{p.name} holds no audio samples.")

@@ -12,6 +12,7 @@ table keeps).
 from __future__ import annotations
 
 import os
+import stat
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -180,6 +181,9 @@ def cache_settings(max_seconds: float | None, window_s: float) -> str:
 
 def _content_hash(path: str) -> str:
     try:
+        # Only regular files: reading a FIFO (or a device) to hash it would wait for ever.
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return ""
         return file_sha256(path)
     except OSError:
         return ""  # missing, a folder, unreadable: load_audio says which
