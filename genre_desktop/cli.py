@@ -15,8 +15,10 @@ from collections.abc import Sequence
 
 from genre_desktop import __version__
 
-COMMANDS: tuple[str, ...] = ("features", "classify", "check", "models", "download", "cache", "tag",
-                             "untag")
+COMMANDS: tuple[str, ...] = (
+    "features", "classify", "check", "models", "download", "cache", "tag", "untag",
+    "reference",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -79,6 +79,9 @@ def details_html(result: SongResult) -> str:
     if p.alternative_genres:
         alts = ", ".join(f"{esc(g)} ({c:.2f})" for g, c in p.alternative_genres)
         parts.append(f"<p><b>Alternatives</b>: {alts}</p>")
+    if p.tags:  # the tagger's multi-label view: styles, moods, instruments, eras
+        tags = ", ".join(f"{esc(t)} ({q:.2f})" for t, q in p.tags)
+        parts.append(f"<p><b>Tags</b>: {tags}</p>")
     if p.genre_scores:
         ranked = sorted(p.genre_scores.items(), key=lambda kv: -kv[1])
         rows = "".join(f"<tr><td>{esc(g)}</td><td align='right'>{s:.3f}</td></tr>"

@@ -102,6 +102,9 @@ def _warm_worker(parent_pid: int | None = None) -> None:
         pass
     # Load numba's compiled kernels and the filter banks before the first song arrives.
     features_from_signal(np.zeros(22050, dtype=np.float32), 22050)
+    from genre_desktop.core.features import tag_song
+
+    tag_song(np.zeros(22050, dtype=np.float32), 22050)  # reads the tagger weights once
 
 
 _WARM = False
@@ -148,6 +151,7 @@ def extract_many(
         _content_hash,
         _prepare_numba_cache,
         cache_settings,
+        tagger_version,
     )
 
     _prepare_numba_cache()  # before the pool starts, so workers share the compiled kernels
@@ -155,13 +159,14 @@ def extract_many(
     total = len(todo)
     done = 0
     settings = cache_settings(max_seconds, window_s)
+    tagger = tagger_version()  # the tagger runs in the same workers, cached in its own rows
     cache = FeatureCache() if use_cache else None
 
     def finish(path: str, result: Result) -> tuple[str, Result]:
         nonlocal done
         done += 1
         if cache is not None and isinstance(result, SongFeatures) and result.content_hash:
-            cache.put(result, EXTRACTOR_VERSION, settings)
+            cache.put(result, EXTRACTOR_VERSION, settings, tagger)
         if progress is not None:
             progress(done, total)
         return path, result
@@ -175,7 +180,8 @@ def extract_many(
             if cancelled():
                 return
             digest = _content_hash(path)
-            hit = cache.get(digest, EXTRACTOR_VERSION, settings) if cache and digest else None
+            hit = (cache.get(digest, EXTRACTOR_VERSION, settings, tagger)
+                   if cache and digest else None)
             if hit is not None:
                 hit.path = path
                 done += 1

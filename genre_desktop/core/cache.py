@@ -80,32 +80,55 @@ class FeatureCache:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def get(self, content_hash: str, extractor: str, settings: str) -> SongFeatures | None:
-        """The cached result (with an empty path: the caller knows it), or None."""
+    def get(self, content_hash: str, extractor: str, settings: str,
+            tagger: str | None = None) -> SongFeatures | None:
+        """The cached result (with an empty path: the caller knows it), or None.
+
+        With `tagger` (a tagger version), the tagger output is read from its own rows
+        (keyed like the features, under that version) and a result without it is a miss.
+        """
+        song = self._get(content_hash, extractor, settings)
+        if song is None or tagger is None:
+            return song
+        payload = self._payload(content_hash, tagger, settings)
+        if payload is None:
+            return None
+        song.tagger = payload
+        return song
+
+    def _payload(self, content_hash: str, extractor: str, settings: str) -> Any:
         try:
             row = self._db().execute(
                 "SELECT payload FROM features WHERE content_hash=? AND extractor=? AND settings=?",
                 (content_hash, extractor, settings),
             ).fetchone()
-        except sqlite3.DatabaseError:
-            return None  # a damaged cache is only a slower run
-        if row is None:
-            return None
-        try:
-            data: dict[str, Any] = json.loads(row[0])
-            return SongFeatures(**data)
-        except (ValueError, TypeError):
+            return None if row is None else json.loads(row[0])
+        except (sqlite3.DatabaseError, ValueError):
             return None
 
-    def put(self, song: SongFeatures, extractor: str, settings: str) -> None:
+    def _get(self, content_hash: str, extractor: str, settings: str) -> SongFeatures | None:
+        data = self._payload(content_hash, extractor, settings)
+        if data is None:
+            return None  # absent, or a damaged cache: only a slower run
+        try:
+            return SongFeatures(**data)
+        except TypeError:
+            return None
+
+    def put(self, song: SongFeatures, extractor: str, settings: str,
+            tagger: str | None = None) -> None:
         data = asdict(song)
         data["path"] = ""  # the same bytes may live at many paths
+        rows = [(extractor, {**data, "tagger": {}})]
+        if tagger is not None and song.tagger:  # its own rows: its own version
+            rows.append((tagger, song.tagger))
         # Caching is best effort: the result itself is already in hand.
         with contextlib.suppress(sqlite3.DatabaseError):
-            self._db().execute(
-                "INSERT OR REPLACE INTO features VALUES (?, ?, ?, ?, ?)",
-                (song.content_hash, extractor, settings, json.dumps(data), time.time()),
-            )
+            for version, payload in rows:
+                self._db().execute(
+                    "INSERT OR REPLACE INTO features VALUES (?, ?, ?, ?, ?)",
+                    (song.content_hash, version, settings, json.dumps(payload), time.time()),
+                )
 
     def clear(self) -> int:
         """Delete every entry; returns how many there were."""

@@ -174,6 +174,26 @@ def window_features(y: np.ndarray, sr: int, window_s: float) -> list[Features]:
     return [features_from_signal(y[s : s + size], sr) for s in starts]
 
 
+def tagger_version() -> str | None:
+    """The tagger's cache version when its weights are installed, else None (no tagger)."""
+    from genre_desktop.core import tagger
+
+    return tagger.TAGGER_VERSION if tagger.available() else None
+
+
+def tag_song(y: np.ndarray, sr: int) -> dict[str, list[float]]:
+    """The tagger's output for a song ({} without the weights), one BLAS thread like the rest."""
+    from genre_desktop.core import tagger
+
+    if not tagger.available():
+        return {}
+    controller = _blas_controller()
+    if controller is None:
+        return tagger.tag_signal(y, sr)
+    with controller.limit(limits=1, user_api="blas"):
+        return tagger.tag_signal(y, sr)
+
+
 def cache_settings(max_seconds: float | None, window_s: float) -> str:
     """The extraction settings that change a result, as part of its cache key."""
     return f"sr={SR};max={max_seconds};win={window_s}"
@@ -201,9 +221,10 @@ def extract_song(
     spath = os.fspath(path)
     digest = _content_hash(spath) if content_hash is None else content_hash
     settings = cache_settings(max_seconds, window_s)
+    tagger = tagger_version()
     if use_cache and digest:
         with FeatureCache() as cache:
-            hit = cache.get(digest, EXTRACTOR_VERSION, settings)
+            hit = cache.get(digest, EXTRACTOR_VERSION, settings, tagger)
         if hit is not None:
             hit.path = spath
             return hit
@@ -217,6 +238,7 @@ def extract_song(
             limited=audio.limited,
             windows=window_features(audio.y, audio.sr, window_s),
             content_hash=digest,
+            tagger=tag_song(audio.y, audio.sr),
             note=(
                 f"analysed the first {audio.analysed_s:.0f} s of {audio.duration_s:.0f} s"
                 if audio.limited
@@ -239,7 +261,7 @@ def extract_song(
         )
     if use_cache and digest:
         with FeatureCache() as cache:
-            cache.put(song, EXTRACTOR_VERSION, settings)
+            cache.put(song, EXTRACTOR_VERSION, settings, tagger)
     return song
 
 

@@ -194,6 +194,10 @@ def _classify_one(backend: Backend, features: SongFeatures, song: Song,
     if isinstance(answer, Prediction):
         if not answer.latency_s:
             answer.latency_s = seconds
+        if not answer.tags and features.tagger:  # what the tagger heard, whatever answered
+            from genre_desktop.core.tagger import top_tags
+
+            answer.tags = top_tags(features.tagger)
         result.prediction = answer
     else:
         result.error = answer

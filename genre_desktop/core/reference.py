@@ -16,6 +16,10 @@ from genre_desktop.core.resources import resource
 from genre_desktop.core.types import FEATURE_COLUMNS, GENRES
 
 DEFAULT_TABLE = "features_30_sec.csv"
+# Built by `genre-desktop reference build` from the 50 shared GTZAN clips: the 58 features and
+# the tagger's output per song. The offline model and the prompt's examples use it by default
+# when the tagger is installed; the Kaggle table stays the 58-feature reference.
+TAGGER_TABLE = "gtzan_shared_tagger.csv"
 
 
 class ReferenceError(ValueError):
@@ -40,12 +44,30 @@ class ReferenceTable:
     def filenames(self) -> np.ndarray:
         return self.frame["filename"].to_numpy(dtype=str)
 
+    @property
+    def has_tagger(self) -> bool:
+        """True when every row also holds the tagger's tags and embeddings."""
+        from genre_desktop.core.tagger import TAGGER_COLUMNS
+
+        return all(c in self.frame.columns for c in TAGGER_COLUMNS)
+
+    def tagger_matrix(self, part: str) -> np.ndarray:
+        """"tags" (n, 100) or "embeddings" (n, 400), in tagger.TAG/EMBEDDING_COLUMNS order."""
+        from genre_desktop.core.tagger import EMBEDDING_COLUMNS, TAG_COLUMNS
+
+        cols = TAG_COLUMNS if part == "tags" else EMBEDDING_COLUMNS
+        return self.frame.loc[:, list(cols)].to_numpy(dtype=float)
+
     def __len__(self) -> int:
         return len(self.frame)
 
 
 def default_table_path() -> Path:
     return resource(DEFAULT_TABLE)
+
+
+def tagger_table_path() -> Path:
+    return resource(TAGGER_TABLE)
 
 
 @lru_cache(maxsize=4)
@@ -73,9 +95,16 @@ def load_reference(path: str | Path | None = None) -> ReferenceTable:
                 f"{column} on line {row + 2}; every feature must be a finite number.")
         frame[column] = values
     frame = frame.dropna(subset=["label", *FEATURE_COLUMNS]).reset_index(drop=True)
+    from genre_desktop.core.tagger import TAGGER_COLUMNS
+
+    # Tagger columns are kept only when every row has them (a table built by `reference
+    # build`); a table mixing rows with and without them is a 58-feature table.
+    extra = list(TAGGER_COLUMNS) if all(c in frame.columns for c in TAGGER_COLUMNS) else []
+    if extra and frame[extra].isna().to_numpy().any():
+        extra = []
     if frame.empty:
         raise ReferenceError(f"The reference table {source.name} has no labelled rows.")
-    frame = frame.loc[:, ["filename", *FEATURE_COLUMNS, "label"]]
+    frame = frame.loc[:, ["filename", *FEATURE_COLUMNS, *extra, "label"]]
     return ReferenceTable(frame=frame, source=source, digest=hashlib.sha256(raw).hexdigest())
 
 

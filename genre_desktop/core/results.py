@@ -75,6 +75,7 @@ class SongResult:
             "output_tokens": int(p.output_tokens),
             "cost_usd": round(float(p.cost_usd), 6),
             "latency_s": round(float(p.latency_s), 3),
+            "tags": [{"tag": str(t), "probability": round(float(q), 4)} for t, q in p.tags],
         }
 
 
@@ -82,6 +83,7 @@ def prediction_to_dict(p: Prediction) -> dict[str, Any]:
     data = dataclasses.asdict(p)
     data["alternative_genres"] = [[g, float(c)] for g, c in p.alternative_genres]
     data["members"] = [prediction_to_dict(m) for m in p.members]
+    data["tags"] = [[t, float(q)] for t, q in p.tags]
     return data
 
 
@@ -90,6 +92,7 @@ def prediction_from_dict(data: dict[str, Any]) -> Prediction:
     values = {k: v for k, v in data.items() if k in fields}
     values["alternative_genres"] = [(str(g), float(c)) for g, c in data["alternative_genres"]]
     values["members"] = [prediction_from_dict(m) for m in data.get("members", [])]
+    values["tags"] = [(str(t), float(q)) for t, q in data.get("tags", [])]
     return Prediction(**values)
 
 

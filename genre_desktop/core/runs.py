@@ -52,12 +52,14 @@ def prompt_template_hash() -> str:
 def build_backend(settings: Settings, songs: Sequence[Song] | None = None) -> Backend:
     """The backend the settings name; raises RunSetupError when it cannot be built.
 
-    With `songs`, the offline model is trained without the reference rows of those songs (by
-    file name), so a run over GTZAN itself measures accuracy on songs the model has not seen.
+    `songs` no longer changes the offline model: it is cross-fitted (a song whose own audio is
+    in the reference table is classified by a model trained without it), so a song's answer
+    does not depend on the other songs of the run.
     """
     from genre_desktop.core.reference import ReferenceError as TableError
     from genre_desktop.core.user_reference import with_user_rows
 
+    del songs
     try:
         # Songs the user accepted or corrected in review join the reference (examples and
         # training rows) at once.
@@ -65,14 +67,14 @@ def build_backend(settings: Settings, songs: Sequence[Song] | None = None) -> Ba
         if settings.backend == "local":
             from genre_desktop.core.backends.local import LocalBackend
 
-            return LocalBackend(**_local_kwargs(settings, songs))
+            return LocalBackend(**_local_kwargs(settings))
         bedrock = _bedrock(settings)
         if settings.backend == "bedrock":
             return bedrock
         from genre_desktop.core.backends.ensemble import EnsembleBackend
         from genre_desktop.core.backends.local import LocalBackend
 
-        return EnsembleBackend([LocalBackend(**_local_kwargs(settings, songs)), bedrock])
+        return EnsembleBackend([LocalBackend(**_local_kwargs(settings)), bedrock])
     except RunSetupError:
         raise
     except SetupError as exc:  # the Bedrock pre-flight: one sentence with its hint
@@ -85,19 +87,12 @@ def build_backend(settings: Settings, songs: Sequence[Song] | None = None) -> Ba
         ) from exc
 
 
-def _local_kwargs(settings: Settings, songs: Sequence[Song] | None) -> dict[str, Any]:
+def _local_kwargs(settings: Settings) -> dict[str, Any]:
     from genre_desktop.core.reference import load_reference, training_problem
 
     kwargs: dict[str, Any] = {"table": settings.reference} if settings.reference else {}
-    table = load_reference(settings.reference)
-    held_out: list[str] = []
-    if songs:
-        # Only names that are in the table: the trained-model cache key stays small and stable.
-        held_out = sorted({Path(s.path).name for s in songs} & set(table.filenames))
-        if held_out:
-            kwargs["exclude_from_training"] = held_out
     # Found now, not as every song's model_unavailable error once the run has started.
-    problem = training_problem(table, held_out)
+    problem = training_problem(load_reference(settings.reference))
     if problem:
         raise RunSetupError(problem)
     return kwargs

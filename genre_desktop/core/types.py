@@ -83,6 +83,9 @@ class SongFeatures:
     windows: list[Features] = field(default_factory=list)
     content_hash: str = ""
     note: str = ""  # e.g. "analysed the first 120 s of 301 s"
+    # What the pretrained tagger heard (core/tagger): msd_tags, mtt_tags (50 probabilities
+    # each), msd_embedding, mtt_embedding (200 each); empty without the musicnn weights.
+    tagger: dict[str, list[float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -109,6 +112,9 @@ class Prediction:
     prompt: str = ""  # the exact prompt sent (system + user), empty for the offline model
     raw_response: str = ""
     members: list[Prediction] = field(default_factory=list)  # ensemble: each backend's answer
+    # The tagger's strongest tags (genres, styles, moods, instruments, eras), most likely first:
+    # multi-label, beside the single genre answer.
+    tags: list[tuple[str, float]] = field(default_factory=list)
 
 
 class CancelFlag(Protocol):

@@ -9,8 +9,14 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from genre_desktop.core import offline_model as om
+from genre_desktop.core import offline_tagger as ot
 from genre_desktop.core.backends.local_reasons import cite_traits, reasoning_text
-from genre_desktop.core.reference import ReferenceError, ReferenceTable, load_reference
+from genre_desktop.core.reference import (
+    ReferenceError,
+    ReferenceTable,
+    load_reference,
+    tagger_table_path,
+)
 from genre_desktop.core.types import (
     FEATURE_COLUMNS,
     GENRES,
@@ -34,13 +40,29 @@ def _usable(features: Mapping[str, float]) -> bool:
         return False
 
 
-class LocalBackend:
-    """Classifies with the offline model trained on the reference table.
+def default_tagger_table() -> ReferenceTable | None:
+    """The shipped reference with tagger output, when the tagger is installed."""
+    from genre_desktop.core import tagger
 
-    `exclude_from_training` leaves table rows out of training: a set of table filenames or a
-    predicate on them (e.g. to measure accuracy on songs whose own rows are in the table).
-    The table is read at construction (ReferenceError if unusable); the model is trained (or
-    loaded from the cache) on first use, once per backend.
+    path = tagger_table_path()
+    if not (tagger.available() and path.is_file()):
+        return None
+    table = load_reference(path)
+    return table if table.has_tagger else None
+
+
+class LocalBackend:
+    """Classifies with offline models trained on the reference table(s).
+
+    Songs with tagger output are classified by the tagger model when a reference has tagger
+    columns (the given table, or with none given the shipped tagger table); other songs by
+    the 58-feature model on the given table (default: the Kaggle table).
+    Models are cross-fitted (core/offline_tagger): a song matching reference rows is
+    classified by the model of the fold that left them out, so its answer never depends on the
+    other songs of a run. `exclude_from_training` instead fixes the rows left out (a set of
+    table filenames or a predicate on them), for experiments; it disables cross-fitting.
+    The tables are read at construction (ReferenceError if unusable); models are trained (or
+    loaded from the cache) on first use.
     """
 
     name = "local"
@@ -51,25 +73,50 @@ class LocalBackend:
         *,
         exclude_from_training: Callable[[str], bool] | Iterable[str] | None = None,
         algo: str = om.DEFAULT_ALGO,
+        tagger_candidate: str | None = ot.DEFAULT_TAGGER_CANDIDATE,
     ) -> None:
         if algo not in om.CANDIDATES:
             raise ValueError(f"unknown offline model {algo!r}")
+        if tagger_candidate is not None and tagger_candidate not in ot.TAGGER_CANDIDATES:
+            raise ValueError(f"unknown tagger model {tagger_candidate!r}")
         # Read and check the table now (cheap, cached) so a bad one fails at set-up, not per song.
+        given = table is not None
         self.table = table if isinstance(table, ReferenceTable) else load_reference(table)
+        self.tagger_table: ReferenceTable | None = None
+        if tagger_candidate is not None:
+            self.tagger_table = (self.table if self.table.has_tagger else None) if given \
+                else default_tagger_table()
         if exclude_from_training is not None and not callable(exclude_from_training):
             exclude_from_training = frozenset(str(n) for n in exclude_from_training)
         self._exclude = exclude_from_training
         self.algo = algo
-        self.model = f"offline-{algo}-v{om.MODEL_VERSION}"
-        self._trained: om.OfflineModel | None = None
+        self.tagger_candidate = tagger_candidate or ot.DEFAULT_TAGGER_CANDIDATE
+        self.model = (f"offline-tagger-{self.tagger_candidate}-v{ot.TAGGER_MODEL_VERSION}"
+                      if self.tagger_table is not None
+                      else f"offline-{algo}-v{om.MODEL_VERSION}")
         self._lock = threading.Lock()
 
-    def trained(self) -> om.OfflineModel:
-        """The fitted model (trains or loads it on first call; raises on a bad table)."""
+    def _skipped(self, table: ReferenceTable, song: SongFeatures) -> tuple[str, ...]:
+        if self._exclude is not None:
+            return om.excluded_rows(table, self._exclude)
+        return ot.held_out_rows(table, song.features)
+
+    def trained(self, song: SongFeatures | None = None) -> om.OfflineModel:
+        """The 58-feature model for `song` (the full one without a song); raises on a bad
+        table."""
+        skipped = self._skipped(self.table, song) if song is not None else (
+            om.excluded_rows(self.table, self._exclude))
         with self._lock:
-            if self._trained is None:
-                self._trained = om.get_model(self.table, self.algo, self._exclude)
-            return self._trained
+            return om.get_model(self.table, self.algo, skipped)
+
+    def _tagger_model(self, song: SongFeatures) -> ot.TaggerModel | None:
+        """The cross-fitted tagger model for `song`; None when the song or the reference has
+        no tagger output (the 58-feature model then answers)."""
+        if self.tagger_table is None or not song.tagger:
+            return None
+        skipped = self._skipped(self.tagger_table, song)
+        with self._lock:
+            return ot.get_tagger_model(self.tagger_table, self.tagger_candidate, skipped)
 
     def classify(
         self, song: SongFeatures, *, exclude_refs: frozenset[str] = frozenset(),
@@ -81,15 +128,21 @@ class LocalBackend:
         if not _usable(song.features):
             return SongError("bad_features", "The song's features are missing or not numbers.",
                              stage="classify", path=song.path)
+        windows = [w for w in song.windows if _usable(w)]
         try:
-            model = self.trained()
-        except (ReferenceError, ValueError, OSError) as exc:
+            tagger_model = self._tagger_model(song)
+            model = self.trained(song) if tagger_model is None else None
+        except (ReferenceError, ValueError, OSError, KeyError) as exc:
             return SongError("model_unavailable", f"The offline model cannot be trained: {exc}",
                              stage="classify", path=song.path)
         # Timed from here: the first songs' latency was the model's training time (seconds).
         t0 = time.perf_counter()
-        windows = [w for w in song.windows if _usable(w)]
-        probs = model.song_proba(song.features, windows)
+        if tagger_model is not None:
+            probs = list(tagger_model.song_proba(song.features, song.tagger))
+            model_id = tagger_model.model_id
+        else:
+            assert model is not None
+            probs, model_id = list(model.song_proba(song.features, windows)), model.model_id
         ranked = sorted(zip(GENRES, (float(p) for p in probs), strict=True),
                         key=lambda gp: -gp[1])
         genre, confidence = ranked[0]
@@ -105,12 +158,17 @@ class LocalBackend:
             alternative_genres=alternatives,
             genre_scores={g: round(p, 4) for g, p in zip(GENRES, map(float, probs), strict=True)},
             backend=self.name,
-            model=self.model,
+            model=model_id,
             latency_s=time.perf_counter() - t0,
         )
 
 
 def _context(song: SongFeatures, windows: list[Mapping[str, float]]) -> str:
+    if song.tagger:
+        from genre_desktop.core import tagger
+
+        heard = ", ".join(name for name, _ in tagger.top_tags(song.tagger, 4))
+        return f"The tagger hears: {heard}."
     if len(windows) >= 2:
         return f"Combined over {len(windows)} 30 s windows."
     if 0 < song.analysed_s < SHORT_EXCERPT_S:
