@@ -7,8 +7,9 @@ Numbers are printed so that no zero-padded run like a table id (``00042``) can a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from genre_desktop.core.reference import (
     ReferenceTable,
@@ -191,6 +192,23 @@ def describe(
     return "\n".join(lines)
 
 
+def _strength(p: float) -> str:
+    return ("very strongly" if p >= 0.6 else "strongly" if p >= 0.4 else "clearly" if p >= 0.25
+            else "somewhat" if p >= 0.12 else "faintly")
+
+
+def describe_tags(output: Mapping[str, Sequence[float]], n: int = 8) -> str:
+    """What the pretrained tagger hears (core/tagger), its top tags with their strength in
+    words: "strongly blues (0.52), clearly guitar (0.31), ..."."""
+    from genre_desktop.core.tagger import top_tags
+
+    tags = top_tags(output, n)
+    if not tags:
+        return ""
+    heard = ", ".join(f"{_strength(p)} {name} ({p:.2f})" for name, p in tags)
+    return f"- Tagger: a pretrained music tagger hears {heard}."
+
+
 def profile_line(genre: str, medians: Mapping[str, float], table: ReferenceTable) -> str:
     """A short profile of a genre from its median features (see reference.genre_profiles)."""
     m = measures(medians, table)
@@ -205,3 +223,22 @@ def profile_line(genre: str, medians: Mapping[str, float], table: ReferenceTable
         f"{m['harmonic_share'].word}; timbre {m['mfcc2_mean'].word}, "
         f"{m['timbre_variability'].word}; pitch content {m['chroma_stft_mean'].word}."
     )
+
+
+def tagger_examples(
+    features: Mapping[str, float], output: Mapping[str, list[float]], table: ReferenceTable,
+    k: int, exclude: frozenset[str], one_per_genre: bool = False,
+) -> list[Any] | None:
+    """Few-shot examples nearest in the tagger's embedding space: from `table` when it has
+    embeddings, else from the shipped tagger reference; None when neither can serve (the
+    caller then takes the 58-feature neighbours)."""
+    from genre_desktop.core.reference import nearest_by_embedding, tagger_table_path
+
+    if not table.has_tagger:
+        path = tagger_table_path()
+        if not path.is_file():
+            return None
+        table = load_reference(path)
+        if not table.has_tagger:
+            return None
+    return nearest_by_embedding(table, features, output, k, exclude, one_per_genre) or None

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
 
-from genre_desktop.core.describe import LEVELS, describe, profile_line
+from genre_desktop.core.describe import LEVELS, describe, describe_tags, profile_line
 from genre_desktop.core.reference import (
     ReferenceTable,
     genre_profiles,
@@ -130,10 +130,12 @@ def _genre_section(table: ReferenceTable) -> tuple[list[str], str]:
 def _example_block(
     number: int, label: str, distance: float, features: Mapping[str, float], level: str,
     table: ReferenceTable,
+    tagger: Mapping[str, list[float]] | None = None,
 ) -> str:
     # Numbered only: a table filename holds the label and must never be shown.
     head = f"### Example {number}: genre {label} (distance {distance:.2f})"
-    return f"{head}\n{describe(features, level, table)}"
+    tags = f"\n{describe_tags(tagger)}" if tagger else ""
+    return f"{head}\n{describe(features, level, table)}{tags}"
 
 
 def _atlas(table: ReferenceTable) -> str:
@@ -154,6 +156,7 @@ def build_prompt(
     one_per_genre: bool = False,
     level: str = "standard",
     cache_min_tokens: int = 0,
+    tagger: Mapping[str, list[float]] | None = None,
 ) -> PromptMessages:
     """System and user messages for one song's features.
 
@@ -165,17 +168,24 @@ def build_prompt(
 
     `exclude_refs` names table rows never to use as examples (e.g. the song's own file); rows
     whose features match the song (see reference.matching_rows) are left out as well.
+    `tagger`: the song's tagger output (core/tagger), described in words and, where a reference
+    has embeddings, used to pick the examples (see describe.tagger_examples).
     """
     if level not in LEVELS:
         raise ValueError(f"Unknown description level {level!r}; choose one of {LEVELS}")
     table = table if table is not None else load_reference()
     banned = frozenset(exclude_refs) | matching_rows(table, features)
-    neighbours = nearest(
-        table, features, k=n_examples, exclude=banned, one_per_genre=one_per_genre
-    )
+    from genre_desktop.core.describe import tagger_examples
+
+    neighbours = tagger_examples(features, tagger, table, n_examples, frozenset(exclude_refs),
+                                 one_per_genre) if tagger else None
+    if neighbours is None:
+        neighbours = nearest(
+            table, features, k=n_examples, exclude=banned, one_per_genre=one_per_genre
+        )
     genres, profiles = _genre_section(table)
     examples = "\n\n".join(
-        _example_block(i, n.label, n.distance, n.features, level, table)
+        _example_block(i, n.label, n.distance, n.features, level, table, n.tagger or None)
         for i, n in enumerate(neighbours, start=1)
     )
     system_template, user_template = (load_template(name) for name in TEMPLATE_NAMES)
@@ -187,7 +197,8 @@ def build_prompt(
         "genre_profiles": profiles,
         "schema": SCHEMA_TEXT,
         "examples": examples or "(no reference examples available)",
-        "song_description": describe(features, level, table),
+        "song_description": describe(features, level, table)
+        + (f"\n{describe_tags(tagger)}" if tagger else ""),
     }
     system = Template(system_template).safe_substitute(values).strip()
     if cache_min_tokens and cacheable_tokens(system) < cache_min_tokens:

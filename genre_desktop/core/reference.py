@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -181,8 +181,9 @@ def _distance_space(x: np.ndarray) -> np.ndarray:
 class Neighbour:
     filename: str  # table row id: holds the label, never shown in a prompt
     label: str
-    distance: float  # root-mean-square standardised difference
+    distance: float  # root-mean-square standardised difference (cosine in embedding space)
     features: dict[str, float]
+    tagger: dict[str, list[float]] = field(default_factory=dict)  # with embedding neighbours
 
 
 @dataclass(frozen=True)
@@ -335,4 +336,42 @@ def nearest(
     return [
         Neighbour(str(names[i]), str(labels[i]), float(distance[i]), _row_features(table, i))
         for i in chosen
+    ]
+
+
+def _row_tagger(table: ReferenceTable, index: int) -> dict[str, list[float]]:
+    tags = table.tagger_matrix("tags")[index]
+    emb = table.tagger_matrix("embeddings")[index]
+    return {"msd_tags": tags[:50].tolist(), "mtt_tags": tags[50:].tolist(),
+            "msd_embedding": emb[:200].tolist(), "mtt_embedding": emb[200:].tolist()}
+
+
+def nearest_by_embedding(
+    table: ReferenceTable,
+    features: Mapping[str, float],
+    output: Mapping[str, list[float]],
+    k: int = 5,
+    exclude: frozenset[str] = frozenset(),
+    one_per_genre: bool = False,
+) -> list[Neighbour]:
+    """The k rows closest in the tagger's embedding space (cosine distance of standardised
+    embeddings), closest first; `table` must have tagger columns. As in `nearest`, rows in
+    `exclude` and rows holding the song's own audio are never returned."""
+    emb = table.tagger_matrix("embeddings")
+    mean, std = emb.mean(axis=0), emb.std(axis=0)
+    std[std == 0] = 1.0
+    rows = (emb - mean) / std
+    song = (np.asarray([*output["msd_embedding"], *output["mtt_embedding"]]) - mean) / std
+    cos = rows @ song / (np.linalg.norm(rows, axis=1) * np.linalg.norm(song) + 1e-12)
+    distance = 1.0 - cos
+    banned = set(exclude) | matching_rows(table, features)
+    names, labels = table.filenames, table.labels
+    order = [int(i) for i in np.argsort(distance, kind="stable") if names[i] not in banned]
+    if one_per_genre:
+        seen: set[str] = set()
+        order = [i for i in order if not (labels[i] in seen or seen.add(str(labels[i])))]
+    return [
+        Neighbour(str(names[i]), str(labels[i]), float(distance[i]), _row_features(table, i),
+                  _row_tagger(table, i))
+        for i in order[:k]
     ]

@@ -340,7 +340,8 @@ class BedrockBackend:
                                   n_examples=self.config.n_examples,
                                   one_per_genre=self.config.one_per_genre,
                                   level=self.config.prompt_level,
-                                  cache_min_tokens=self.cache_min_tokens)
+                                  cache_min_tokens=self.cache_min_tokens,
+                                  tagger=song.tagger or None)
         except (ValueError, KeyError, OSError) as exc:
             return SongError("prompt_failed", f"Could not build the prompt: {exc}",
                              stage="classify", path=song.path)
