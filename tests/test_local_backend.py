@@ -42,7 +42,7 @@ def clip_songs(manifest: list[dict[str, str]]) -> list[tuple[dict[str, str], Son
 
 @pytest.fixture
 def backend() -> LocalBackend:
-    return LocalBackend(exclude_from_training=held_out)
+    return LocalBackend(exclude_from_training=held_out, tagger_candidate=None)
 
 
 def test_backend_identity_and_training_filter(backend: LocalBackend) -> None:
@@ -51,7 +51,7 @@ def test_backend_identity_and_training_filter(backend: LocalBackend) -> None:
     model = backend.trained()
     assert model.n_train == 900
     assert all(held_out(n) for n in model.excluded)
-    assert LocalBackend().trained().n_train == 950
+    assert LocalBackend(tagger_candidate=None).trained().n_train == 950
 
 
 def test_accuracy_on_held_out_shared_clips(backend: LocalBackend, clip_songs) -> None:

@@ -43,8 +43,8 @@ TAGGER_CANDIDATES: dict[str, tuple[str, ...]] = {
     "emb+tags+feat": ("emb", "tags", "feat"),
 }
 # Chosen by benchmarks/bench_offline_clips.py and bench_models.py (both print every candidate).
-DEFAULT_TAGGER_CANDIDATE = "emb"
-LOGREG_C = 0.05
+DEFAULT_TAGGER_CANDIDATE = "emb+tags+feat"
+LOGREG_C = 0.2
 
 
 def n_folds(table: ReferenceTable) -> int:
