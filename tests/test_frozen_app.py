@@ -64,6 +64,10 @@ def test_bundle_holds_resources_libraries_and_plugins(frozen_app: Path) -> None:
     internal = frozen_app / "_internal"
     assert (frozen_app / "genre-desktop").is_file()
     assert (internal / "resources" / "features_30_sec.csv").is_file()
+    assert (internal / "resources" / "gtzan_shared_tagger.csv").is_file()
+    for model in ("MSD_musicnn", "MTT_musicnn"):  # the tagger's weights, nothing else of musicnn
+        assert (internal / "musicnn" / model / ".data-00000-of-00001").is_file()
+    assert not list(internal.rglob("musicnn/*.py"))
     assert (internal / "librosa" / "core" / "spectrum.py").is_file()  # numba needs the source
     assert list(internal.rglob("libportaudio.so*")), "PortAudio is not bundled"
     assert list(internal.rglob("libsndfile*.so*")), "libsndfile is not bundled"

@@ -92,3 +92,12 @@ def test_prompt_says_what_the_tagger_hears_and_picks_examples_by_embedding(
     assert not re.search(r"\d{5,}", text)
     plain = build_prompt(song.features, load_reference())
     assert "tagger" not in plain.full_text and plain.examples != msgs.examples
+
+
+def test_details_pane_lists_the_tags() -> None:
+    from genre_desktop.app.results import details_html
+
+    p = Prediction("jazz", 0.6, "r", [], [], {}, "local", "m",
+                   tags=[("jazz", 0.55), ("piano", 0.3)])
+    html = details_html(SongResult("/x/jazz/a.wav", "jazz", prediction=p))
+    assert "<b>Tags</b>: jazz (0.55), piano (0.30)" in html

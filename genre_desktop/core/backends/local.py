@@ -164,13 +164,14 @@ class LocalBackend:
 
 
 def _context(song: SongFeatures, windows: list[Mapping[str, float]]) -> str:
+    parts = []
+    if len(windows) >= 2:
+        parts.append(f"Combined over {len(windows)} 30 s windows.")
+    elif 0 < song.analysed_s < SHORT_EXCERPT_S:
+        parts.append(f"Judged from a {song.analysed_s:.0f} s excerpt.")
     if song.tagger:
         from genre_desktop.core import tagger
 
         heard = ", ".join(name for name, _ in tagger.top_tags(song.tagger, 4))
-        return f"The tagger hears: {heard}."
-    if len(windows) >= 2:
-        return f"Combined over {len(windows)} 30 s windows."
-    if 0 < song.analysed_s < SHORT_EXCERPT_S:
-        return f"Judged from a {song.analysed_s:.0f} s excerpt."
-    return ""
+        parts.append(f"The tagger hears: {heard}.")
+    return " ".join(parts)
