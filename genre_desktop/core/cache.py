@@ -31,6 +31,10 @@ CREATE TABLE IF NOT EXISTS features (
 """
 
 
+# The tagger's output has rows of its own (extractor = tagger.TAGGER_VERSION, "musicnn-...").
+_NOT_TAGGER = "extractor NOT LIKE 'musicnn-%'"
+
+
 def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -131,9 +135,9 @@ class FeatureCache:
                 )
 
     def clear(self) -> int:
-        """Delete every entry; returns how many there were."""
+        """Delete every entry (tagger rows too); returns how many songs' entries there were."""
         db = self._db()
-        count = int(db.execute("SELECT COUNT(*) FROM features").fetchone()[0])
+        count = int(db.execute(f"SELECT COUNT(*) FROM features WHERE {_NOT_TAGGER}").fetchone()[0])
         db.execute("DELETE FROM features")
         db.execute("VACUUM")
         return count
@@ -141,8 +145,9 @@ class FeatureCache:
     def info(self) -> dict[str, Any]:
         db = self._db()
         count, versions = db.execute(
-            "SELECT COUNT(*), COUNT(DISTINCT extractor) FROM features"
+            f"SELECT COUNT(*), COUNT(DISTINCT extractor) FROM features WHERE {_NOT_TAGGER}"
         ).fetchone()
+        tagged = db.execute(f"SELECT COUNT(*) FROM features WHERE NOT {_NOT_TAGGER}").fetchone()
         size = sum(
             p.stat().st_size
             for p in self.path.parent.glob(self.path.name + "*")
@@ -152,5 +157,6 @@ class FeatureCache:
             "path": str(self.path),
             "entries": int(count),
             "extractor_versions": int(versions),
+            "tagger_entries": int(tagged[0]),
             "size_bytes": int(size),
         }
