@@ -40,15 +40,38 @@ def _usable(features: Mapping[str, float]) -> bool:
         return False
 
 
-def default_tagger_table() -> ReferenceTable | None:
-    """The shipped reference with tagger output, when the tagger is installed."""
+def default_tagger_table(with_user_rows: bool = False) -> ReferenceTable | None:
+    """The shipped reference with tagger output, when the tagger is installed; with
+    `with_user_rows`, plus the user's reviewed songs that have tagger output."""
     from genre_desktop.core import tagger
 
     path = tagger_table_path()
     if not (tagger.available() and path.is_file()):
         return None
     table = load_reference(path)
-    return table if table.has_tagger else None
+    if not table.has_tagger:
+        return None
+    return _plus_user_rows(table) if with_user_rows else table
+
+
+def _plus_user_rows(table: ReferenceTable) -> ReferenceTable:
+    import hashlib
+
+    import pandas as pd
+
+    from genre_desktop.core.tagger import TAGGER_COLUMNS
+    from genre_desktop.core.user_reference import load_user_rows
+
+    rows = load_user_rows()
+    cols = list(table.frame.columns)
+    if not len(rows) or not set(cols) <= set(rows.columns):
+        return table
+    rows = rows.loc[:, cols].dropna(subset=list(TAGGER_COLUMNS))
+    if not len(rows):
+        return table
+    frame = pd.concat([table.frame, rows], ignore_index=True)
+    digest = hashlib.sha256((table.digest + rows.to_csv(index=False)).encode()).hexdigest()
+    return ReferenceTable(frame=frame, source=table.source, digest=digest)
 
 
 class LocalBackend:
@@ -84,8 +107,14 @@ class LocalBackend:
         self.table = table if isinstance(table, ReferenceTable) else load_reference(table)
         self.tagger_table: ReferenceTable | None = None
         if tagger_candidate is not None:
-            self.tagger_table = (self.table if self.table.has_tagger else None) if given \
-                else default_tagger_table()
+            if not given:
+                self.tagger_table = default_tagger_table()
+            elif self.table.has_tagger:
+                self.tagger_table = self.table
+            elif self.table.source.name.startswith("reference-with-mine-"):
+                # the default reference plus the user's reviewed songs (core/user_reference):
+                # the tagger model learns from the shipped tagger table plus those songs
+                self.tagger_table = default_tagger_table(with_user_rows=True)
         if exclude_from_training is not None and not callable(exclude_from_training):
             exclude_from_training = frozenset(str(n) for n in exclude_from_training)
         self._exclude = exclude_from_training
