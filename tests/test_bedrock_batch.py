@@ -271,3 +271,50 @@ def test_the_apps_batch_choice_runs_a_job_through_core_settings(batch, bedrock_s
     joined = [e.latest.path for e in events if e.latest is not None]
     assert sorted(joined) == sorted(str(p) for p in paths)  # each song once, as it joined
     assert events[-1].stage == "finished" and events[-1].cost_usd > 0
+
+
+def test_a_create_lost_in_a_crash_is_sent_again_as_the_same_job(batch, bedrock_server,
+                                                                  tmp_path):
+    """In process: the job is recorded before CreateModelInvocationJob; when that call fails
+    (or its answer is lost), the next session sends it again with the same token."""
+    from bedrock_server import validation_error
+
+    from genre_desktop.core.backends.bedrock import BedrockBackend, BedrockConfig
+    from genre_desktop.core.backends.bedrock_batch import (
+        BatchConfig,
+        BatchError,
+        BatchRunner,
+        build_records,
+        estimate_cost,
+    )
+    from genre_desktop.core.batch_jobs import BatchJobs
+    from genre_desktop.core.songs import Song
+    from genre_desktop.core.store import RunStore
+
+    table = load_reference().frame.head(100)
+    items = [(Song(f"/music/{row['label']}/song{i}.wav", row["label"]),
+              SongFeatures(f"/music/{row['label']}/song{i}.wav",
+                           {c: float(row[c]) for c in FEATURE_COLUMNS}, 30.0, 30.0))
+             for i, (_, row) in enumerate(table.iterrows())]
+    songs = [song for song, _ in items]
+    backend = BedrockBackend(BedrockConfig(MODEL))
+    config = BatchConfig(f"s3://{batch.bucket}/lost", ROLE, poll_s=0.05)
+    with RunStore.create(songs, settings={}) as store:
+        with BatchJobs(store.path) as jobs:
+            runner = BatchRunner(backend, store, jobs, config, say=lambda _m: None)
+            records, failed = build_records(backend, items, 1)
+            assert failed == [] and len(records) == 100
+            bedrock_server.queue(validation_error("Try again"), op="unknown")
+            with pytest.raises(BatchError, match="Try again"):
+                runner.submit(records, estimate_cost(backend, records), 1)
+            lost = jobs.open_job()
+            assert lost is not None and lost.job_arn is None and batch.jobs == {}
+        with BatchJobs(store.path) as jobs:  # the next session
+            runner = BatchRunner(backend, store, jobs, config, say=lambda _m: None)
+            job = runner.wait(jobs.open_job())
+            assert job.status == "Completed" and len(batch.jobs) == 1
+            again = runner.create(job)  # once more: the token makes it the same job
+            assert again.job_arn == job.job_arn and len(batch.jobs) == 1
+            summary = runner.join(job)
+            assert summary.joined == 100 and summary.duplicates == 0
+            assert {r.path for r in store.results()} == {s.path for s in songs}

@@ -5,9 +5,9 @@ The flow (all through real boto3 clients: `s3` and the `bedrock` control plane):
    `song_request`), as JSONL lines `{"recordId", "modelInput"}` (modelInvocationType
    "Converse": modelInput is the Converse request body without modelId). Only the prompt goes
    in: never a path or label; the record ids map back to songs in the run file only.
-2. `BatchRunner.submit`: records the job and its record ids in the run file first
-   (core.batch_jobs), uploads the JSONL, then CreateModelInvocationJob with a
-   clientRequestToken, so a create re-sent after a crash gives back the same job.
+2. `BatchRunner.submit`: uploads the JSONL, records the job and its record ids in the run file
+   (core.batch_jobs), then CreateModelInvocationJob with a clientRequestToken, so a create
+   re-sent after a crash gives back the same job.
 3. `BatchRunner.wait`: GetModelInvocationJob with growing intervals, reporting each status
    (Submitted, Validating, Scheduled, InProgress, ... Completed, PartiallyCompleted, Failed,
    Stopping, Stopped, Expired); a cancel sends StopModelInvocationJob.
@@ -184,15 +184,17 @@ class BatchRunner:
         bucket, prefix = parse_s3_uri(self.config.s3_uri)
         base = "/".join(p for p in (prefix, self.store.run_id, f"job-{number}") if p)
         input_key = f"{base}/input/{INPUT_FILE}"
+        # Upload, then record, then create: a crash before the record leaves an object that
+        # the next try overwrites; after it, --resume re-sends the create (same token).
+        body = ("\n".join(r.line() for r in records) + "\n").encode("utf-8")
+        self._call(self.s3.put_object, Bucket=bucket, Key=input_key, Body=body,
+                   ContentType="application/jsonl")
         job = self.jobs.add_job(
             job_name=f"genre-desktop-{self.store.run_id}-{number}"[:63],
             token=f"genre-desktop-{self.store.run_id}-{number}",
             model_id=self.backend.model, input_uri=f"s3://{bucket}/{input_key}",
             output_uri=f"s3://{bucket}/{base}/output/", estimate_usd=estimate.batch_usd,
             records=[(r.record_id, r.path, r.prompt) for r in records])
-        body = ("\n".join(r.line() for r in records) + "\n").encode("utf-8")
-        self._call(self.s3.put_object, Bucket=bucket, Key=input_key, Body=body,
-                   ContentType="application/jsonl")
         return self.create(job)
 
     def create(self, job: BatchJob) -> BatchJob:
