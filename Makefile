@@ -20,6 +20,10 @@ $(STAMP): pyproject.toml Makefile
 	# musicnn only for its tagger weights (read by core/tagger): its metadata pins TensorFlow
 	# and numpy < 1.17, so it is installed without dependencies.
 	$(PY) -m pip install -q --no-deps musicnn==0.1.0
+	# Compile librosa's numba kernels into the user cache now, not during the first song
+	# (~30 s on a first run otherwise; see core/numba_setup.py).
+	$(PY) -c "import numpy; from genre_desktop.core.features import features_from_signal; \
+		features_from_signal(numpy.zeros(22050, dtype=numpy.float32))"
 	touch $(STAMP)
 
 venv: system-deps $(STAMP)
@@ -29,10 +33,12 @@ run: venv
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 # The harness (tests/harness) starts Xvfb, D-Bus + gnome-keyring and PulseAudio itself.
 test: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: venv

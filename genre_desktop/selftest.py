@@ -135,7 +135,7 @@ def _synthetic_clips(folder: Path, seconds: float = 8.0, sr: int = 22050) -> lis
 
 
 def extract_clips(paths: list[Path], songs: list[Any]) -> str:
-    from genre_desktop.core.features import extract_many
+    from genre_desktop.core._feature_batch import extract_many
     from genre_desktop.core.types import FEATURE_COLUMNS, SongFeatures
 
     pool_sizes: list[int] = []

@@ -12,8 +12,9 @@ import soundfile as sf
 from conftest import require
 
 from genre_desktop.core import audio
+from genre_desktop.core._feature_batch import extract_many
 from genre_desktop.core.audio import AudioLoadError, load_audio
-from genre_desktop.core.features import extract_many, extract_song
+from genre_desktop.core.features import extract_song
 from genre_desktop.core.types import SongError, SongFeatures
 
 SR = 22050

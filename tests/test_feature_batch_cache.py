@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from genre_desktop.core import features
+from genre_desktop.core._feature_batch import extract_many
 from genre_desktop.core.cache import FeatureCache, file_sha256
-from genre_desktop.core.features import extract_many, extract_song
+from genre_desktop.core.features import extract_song
 from genre_desktop.core.types import SongError, SongFeatures
 
 

@@ -1,18 +1,18 @@
 """Plain (Qt-free) calls the app makes into the core, each meant for a worker thread.
 
-The window's choices (backend, profile, region, model) become a core `Settings`; a run over
-the songs the user picked becomes a RunStore plus `run_pipeline`; the setup check becomes a
-list of (step, passed, detail) rows the profiles dialog shows.
+The classification settings are the core's own `Settings` (settings.toml; the dialog edits it);
+a run over the songs the user picked goes through the core's run API (`RunSession`, as the
+CLI's runs do); the setup check becomes a list of (step, passed, detail) rows the profiles
+dialog shows.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from genre_desktop.app.settings_data import BackendChoice
-from genre_desktop.core.songs import Song, discover_songs, genre_from_path
+from genre_desktop.core.songs import Song, discover_songs
 
 ProbeResult = dict[str, float | None]
 
@@ -54,46 +54,55 @@ def core_settings(choice: BackendChoice, workers: int | None = None) -> Any:
 
 
 def songs_for(paths: Sequence[str]) -> list[Song]:
-    # abspath, not resolve: a symlinked song keeps the path (and genre folder) the user sees.
-    return [Song(os.path.abspath(p), genre_from_path(p)) for p in paths]
+    from genre_desktop.core.runs import songs_for as core_songs_for
+
+    return core_songs_for(paths)
 
 
 def make_run_function(paths: Sequence[str], choice: BackendChoice, *, workers: int | None = None,
                       on_store: Callable[[Any], None] | None = None,
-                      use_cache: bool = True) -> Callable[..., Any]:
-    """A function(progress, cancel) that builds the backend, opens a store and runs the pipeline.
+                      use_cache: bool = True, folder: str | None = None,
+                      resume: str | None = None) -> Callable[..., Any]:
+    """A function(progress, cancel) that runs the songs through the core's run API
+    (core.runs.RunSession, as the CLI does): a new run of `folder` for `paths`, or the stored
+    run `resume` carried on.
 
     Building the backend may train the offline model or open an AWS session, so all of it
     runs on the worker thread, never in the window's thread.
     """
 
     def run(progress: Callable[[Any], None], cancel: Any) -> Any:
-        from genre_desktop.core.pipeline import run_pipeline
-        from genre_desktop.core.runs import build_backend, run_meta
-        from genre_desktop.core.store import RunStore
+        from genre_desktop.core.runs import RunRequest, RunSession
 
-        settings = core_settings(choice, workers)
-        songs = songs_for(paths)
-        # With the songs, the offline model leaves out their own reference-table rows, so
-        # accuracy on GTZAN files is measured on songs the model has not seen.
-        backend = build_backend(settings, songs)
-        store = RunStore.create(songs, settings=settings.to_dict(),
-                                meta={**run_meta(settings, backend), "source": "app"})
+        if resume:
+            session = RunSession.resume(resume, use_cache=use_cache)
+        else:
+            settings = core_settings(choice, workers)
+            # With the songs, the offline model leaves out their own reference-table rows, so
+            # accuracy on GTZAN files is measured on songs the model has not seen.
+            session = RunSession.start(RunRequest(folder=folder, paths=list(paths),
+                                                  settings=settings, source="app",
+                                                  use_cache=use_cache))
         if on_store is not None:
-            on_store(store)
-        try:
-            if settings.batch_s3:
+            on_store(session.store)
+        with session:
+            if session.settings.batch_s3:
                 from genre_desktop.core.batch_run import run_batch_job
 
-                return run_batch_job(songs, backend, store, settings, progress=progress,
-                                     cancel=cancel, say=lambda _line: None,
-                                     use_cache=use_cache).summary
-            return run_pipeline(songs, backend, store, settings, progress=progress,
-                                cancel=cancel, use_cache=use_cache)
-        finally:
-            store.close()
+                return run_batch_job(session.songs, session.backend, session.store,
+                                     session.settings, progress=progress, cancel=cancel,
+                                     say=lambda _line: None, use_cache=use_cache).summary
+            return session.run(progress, cancel)
 
     return run
+
+
+def stored_results(run_id: str) -> list[Any]:
+    """Every result a stored run holds (the app reopens past runs with it)."""
+    from genre_desktop.core.store import RunStore
+
+    with RunStore.open(run_id) as store:
+        return store.results()
 
 
 StepRow = tuple[str, str, str]  # (step name, PASS | FAIL | SKIP, reason with hint)
@@ -124,8 +133,8 @@ def download_gtzan(target: str | None = None) -> tuple[str | None, str]:
     Returns (folder of genre sub-folders, "") or (None, one plain sentence saying why not:
     no network, no Kaggle credentials, kagglehub missing).
     """
-    from genre_desktop.commands.download import DownloadError, genres_folder
-    from genre_desktop.commands.download import download_gtzan as fetch
+    from genre_desktop.core.dataset import DownloadError, genres_folder
+    from genre_desktop.core.dataset import download_gtzan as fetch
 
     try:
         root = fetch(target)

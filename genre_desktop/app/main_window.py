@@ -293,8 +293,8 @@ class MainWindow(QMainWindow):
         self.progress_label.setText(f"Starting {plural(len(paths), 'song')} on the {label} ...")
         from genre_desktop.app.run_process import run_in_child
 
-        self._child_run = run_in_child(paths, choice, workers=self.settings.workers,
-                                       use_cache=self.use_feature_cache)
+        self._child_run = run_in_child(paths, choice, use_cache=self.use_feature_cache,
+                                       folder=self.folder or None)
         self.run_controller.start(self._child_run)
 
     def cancel_run(self) -> None:

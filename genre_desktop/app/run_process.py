@@ -50,7 +50,7 @@ def _cancel_when_orphaned(cancel: Any) -> None:
 
 
 def _child(paths: list[str], choice: dict[str, Any], workers: int | None, use_cache: bool,
-           events: Any, cancel: Any, environ: dict[str, str]) -> None:
+           events: Any, cancel: Any, environ: dict[str, str], where: dict[str, Any]) -> None:
     """Child process entry: run the pipeline, put ("event", e) ... then ("done", summary)."""
     # A forkserver child starts with the server's old environment; use the window's current
     # one (user folders, keyring D-Bus address, AWS endpoint settings).
@@ -69,7 +69,7 @@ def _child(paths: list[str], choice: dict[str, Any], workers: int | None, use_ca
 
     try:
         fn = make_run_function(paths, BackendChoice(**choice), workers=workers,
-                               use_cache=use_cache)
+                               use_cache=use_cache, **where)
         summary = fn(lambda event: events.put(("event", event)), cancel)
         summary.results = []  # every result already went out as an event
         events.put(("done", summary))
@@ -87,14 +87,16 @@ class ProcessRun:
     """Start a run in a child; `run()` relays its messages (on a worker thread)."""
 
     def __init__(self, paths: Sequence[str], choice: BackendChoice, *,
-                 workers: int | None = None, use_cache: bool = True) -> None:
+                 workers: int | None = None, use_cache: bool = True, folder: str | None = None,
+                 resume: str | None = None) -> None:
         ctx = _context()
         self._events = ctx.Queue()
         self._cancel = ctx.Event()
+        where = {"folder": folder, "resume": resume}
         self._process = ctx.Process(
             target=_child, name="genre-desktop-run",
             args=(list(paths), asdict(choice), workers, use_cache, self._events, self._cancel,
-                  dict(os.environ)),
+                  dict(os.environ), where),
         )
         self._group: int | None = None  # the child's process group, once it has made one
         self._killed = False
@@ -197,9 +199,11 @@ class ChildRun:
     `hurry()` makes a cancel end it at once (closing the window during a run)."""
 
     def __init__(self, paths: Sequence[str], choice: BackendChoice, *,
-                 workers: int | None = None, use_cache: bool = True) -> None:
+                 workers: int | None = None, use_cache: bool = True, folder: str | None = None,
+                 resume: str | None = None) -> None:
         self._args = (list(paths), choice)
-        self._kwargs = {"workers": workers, "use_cache": use_cache}
+        self._kwargs = {"workers": workers, "use_cache": use_cache, "folder": folder,
+                        "resume": resume}
         self.process: ProcessRun | None = None
 
     def __call__(self, progress: Callable[[Any], None], cancel: Any) -> Any:
@@ -213,6 +217,9 @@ class ChildRun:
 
 
 def run_in_child(paths: Sequence[str], choice: BackendChoice, *, workers: int | None = None,
-                 use_cache: bool = True) -> ChildRun:
-    """A RunFunction (progress, cancel) for workers.RunController, backed by a child process."""
-    return ChildRun(paths, choice, workers=workers, use_cache=use_cache)
+                 use_cache: bool = True, folder: str | None = None,
+                 resume: str | None = None) -> ChildRun:
+    """A RunFunction (progress, cancel) for workers.RunController, backed by a child process:
+    a new run of `folder` for `paths`, or (`resume`) a stored run carried on."""
+    return ChildRun(paths, choice, workers=workers, use_cache=use_cache, folder=folder,
+                    resume=resume)

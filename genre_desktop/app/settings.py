@@ -1,11 +1,16 @@
 """App settings in QSettings: an INI file in the user config folder, with a schema version.
 
+It keeps window, folder, results-view and player state only. Classification settings (backend,
+model, profile, region, endpoint, batch, workers) are the core's `Settings` in settings.toml,
+the same file the CLI reads; `backend_choice`/`save_backend_choice` read and write that file.
+
 Secrets never go here: keyring-backed AWS profiles keep their keys in the system keyring and
 only their names are remembered. `assert_no_secret_keys` guards the key names we write.
 """
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
@@ -94,27 +99,52 @@ class AppSettings:
     def export_folder(self, value: str) -> None:
         self._set("paths/export_folder", value)
 
-    # -- classification ---------------------------------------------------------------------
+    # -- classification: the core's Settings (settings.toml), never this INI ---------------
     def backend_choice(self) -> BackendChoice:
-        default = BackendChoice()
+        """The dialog's fields, read from the core's settings file (what the CLI uses too)."""
+        from genre_desktop.core.settings import load_settings
+
+        self._migrate_model_keys()
+        s = load_settings(env={})  # the file only: an environment override is not a choice
         return BackendChoice(
-            backend=str(self._qs.value("model/backend", default.backend)),
-            profile=str(self._qs.value("model/profile", default.profile) or ""),
-            region=str(self._qs.value("model/region", default.region)),
-            model=str(self._qs.value("model/model_id", default.model)),
-            endpoint_url=str(self._qs.value("model/endpoint_url", default.endpoint_url) or ""),
-            batch_s3=str(self._qs.value("model/batch_s3", "") or ""),
-            batch_role_arn=str(self._qs.value("model/batch_role_arn", "") or ""),
+            backend=s.backend, profile=s.profile or "", region=s.region, model=s.model,
+            endpoint_url=s.endpoint_url or "", batch_s3=s.batch_s3 or "",
+            batch_role_arn=s.batch_role_arn or "",
         )
 
     def save_backend_choice(self, choice: BackendChoice) -> None:
-        self._set("model/backend", choice.backend)
-        self._set("model/profile", choice.profile)
-        self._set("model/region", choice.region)
-        self._set("model/model_id", choice.model)
-        self._set("model/endpoint_url", choice.endpoint_url)
-        self._set("model/batch_s3", choice.batch_s3)
-        self._set("model/batch_role_arn", choice.batch_role_arn)
+        """Into the core's settings file, with the core's own save (validated, atomic)."""
+        from genre_desktop.core.settings import load_settings, save_settings
+
+        self._migrate_model_keys()
+        batch = choice.backend == "bedrock" and bool(choice.batch_s3)
+        settings = load_settings(env={}).replace(
+            backend=choice.backend, profile=choice.profile or None, region=choice.region,
+            model=choice.model, endpoint_url=choice.endpoint_url or None,
+            batch_s3=choice.batch_s3 if batch else None,
+            batch_role_arn=(choice.batch_role_arn or None) if batch else None,
+        )
+        save_settings(settings)
+
+    def _migrate_model_keys(self) -> None:
+        """Once: model/* values of older apps move into settings.toml and leave the INI."""
+        keys = [k for k in self._qs.allKeys() if k.startswith("model/")]
+        if not keys:
+            return
+        from genre_desktop.core.settings import load_settings, save_settings, settings_path
+
+        names = {"backend": "backend", "profile": "profile", "region": "region",
+                 "model_id": "model", "endpoint_url": "endpoint_url", "batch_s3": "batch_s3",
+                 "batch_role_arn": "batch_role_arn", "workers": "workers"}
+        old = {names[k[6:]]: self._qs.value(k) for k in keys if k[6:] in names}
+        if old.get("workers") in (0, "0"):
+            old.pop("workers")  # 0 meant "the core's default"
+        if not settings_path().is_file():  # the file, once written, wins over old INI values
+            with contextlib.suppress(ValueError):  # an unusable old value: core defaults
+                save_settings(load_settings(env={}, overrides=old))
+        for key in keys:
+            self._qs.remove(key)
+        self._qs.sync()
 
     @property
     def low_confidence(self) -> float:
@@ -123,15 +153,6 @@ class AppSettings:
     @low_confidence.setter
     def low_confidence(self, value: float) -> None:
         self._set("results/low_confidence", float(value))
-
-    @property
-    def workers(self) -> int:
-        """Classification threads; 0 = the core's default (more for an LLM than offline)."""
-        return int(self._qs.value("model/workers", 0))
-
-    @workers.setter
-    def workers(self, value: int) -> None:
-        self._set("model/workers", int(value))
 
     # -- player -----------------------------------------------------------------------------
     @property

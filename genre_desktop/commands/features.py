@@ -100,7 +100,8 @@ def _write_atomically(path: Path, rows: list[dict[str, object]]) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from genre_desktop.core.features import DEFAULT_MAX_SECONDS, extract_many
+    from genre_desktop.core._feature_batch import extract_many
+    from genre_desktop.core.features import DEFAULT_MAX_SECONDS
     from genre_desktop.core.songs import genre_from_path
     from genre_desktop.core.types import FEATURE_COLUMNS, SongError
 

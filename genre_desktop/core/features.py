@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from genre_desktop.core._feature_batch import extract_many
 from genre_desktop.core.audio import AudioLoadError, load_audio
 from genre_desktop.core.cache import FeatureCache, file_sha256
 from genre_desktop.core.numba_setup import ensure_librosa, numba_cache_dir
@@ -265,12 +264,21 @@ def extract_song(
     return song
 
 
+def __getattr__(name: str) -> Any:
+    """`features.extract_many`, kept for callers: it lives in _feature_batch, which builds on
+    this module (batch -> single song), so this module never imports it at load time."""
+    if name == "extract_many":
+        import importlib
+
+        return importlib.import_module("genre_desktop.core._feature_batch").extract_many
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "DEFAULT_MAX_SECONDS",
     "EXTRACTOR_VERSION",
     "AudioLoadError",
     "extract_features",
-    "extract_many",
     "extract_song",
     "features_from_signal",
 ]

@@ -166,7 +166,7 @@ class _Tally:
 
 
 def _default_extract() -> ExtractFn:
-    from genre_desktop.core.features import extract_many
+    from genre_desktop.core._feature_batch import extract_many
 
     return extract_many
 
