@@ -70,8 +70,12 @@ def test_keyring_profile_lives_in_the_secret_service_only(qtbot, main_window, se
     dialog.backend.setCurrentIndex(dialog.backend.findData("bedrock"))
     dialog.accept()
     w.close()  # writes geometry etc. too
-    settings_text = Path(w.settings.path).read_text()
-    assert "studio-laptop" in settings_text  # the name is remembered ...
+    from genre_desktop.core.settings import settings_path
+
+    # The profile's name is remembered in the core's settings.toml (the CLI's too) ...
+    assert "studio-laptop" in settings_path().read_text()
+    assert "studio-laptop" not in Path(w.settings.path).read_text()  # the INI: window state
+    settings_text = Path(w.settings.path).read_text() + settings_path().read_text()
     for secret in (SECRET_KEY, SESSION_TOKEN, ACCESS_KEY):
         assert secret not in settings_text  # ... never a key
         assert _files_containing(config_dir(), secret) == []
