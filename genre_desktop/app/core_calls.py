@@ -97,12 +97,18 @@ def make_run_function(paths: Sequence[str], choice: BackendChoice, *, workers: i
     return run
 
 
-def stored_results(run_id: str) -> list[Any]:
-    """Every result a stored run holds (the app reopens past runs with it)."""
+def stored_run(run_id: str) -> tuple[list[str], list[Any]]:
+    """A stored run's planned song paths and every result it holds (to reopen it)."""
     from genre_desktop.core.store import RunStore
 
     with RunStore.open(run_id) as store:
-        return store.results()
+        return [s.path for s in store.planned_songs()], store.results()
+
+
+def past_runs() -> list[Any]:
+    from genre_desktop.core.runs import past_runs as core_past_runs
+
+    return core_past_runs()
 
 
 StepRow = tuple[str, str, str]  # (step name, PASS | FAIL | SKIP, reason with hint)

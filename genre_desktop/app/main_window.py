@@ -261,7 +261,8 @@ class MainWindow(QMainWindow):
     def classify_all(self) -> None:
         self.classify_paths(self.browser.visible_paths(), False)
 
-    def classify_paths(self, paths: list[str], force: bool = False) -> None:
+    def classify_paths(self, paths: list[str], force: bool = False,
+                       resume: str | None = None) -> None:
         if self.run_controller.is_running():
             self.statusBar().showMessage("A run is going; cancel it or wait for it to finish.")
             return
@@ -294,7 +295,7 @@ class MainWindow(QMainWindow):
         from genre_desktop.app.run_process import run_in_child
 
         self._child_run = run_in_child(paths, choice, use_cache=self.use_feature_cache,
-                                       folder=self.folder or None)
+                                       folder=self.folder or None, resume=resume)
         self.run_controller.start(self._child_run)
 
     def cancel_run(self) -> None:

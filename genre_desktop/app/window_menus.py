@@ -8,6 +8,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QLabel, QMenu, QProgressBar, QPushButton, QToolBar, QWidget
 
+from genre_desktop.app.past_runs import show_past_runs
+
 
 def window_action(w: Any, text: str, slot: Any, shortcut: Any = None, tip: str = ""
                   ) -> QAction:
@@ -35,6 +37,8 @@ def build_actions(w: Any) -> None:
     w.download_action = a("&Download GTZAN...", w.download_gtzan)
     w.export_action = a("&Export reports...", w.choose_export_folder)
     w.open_results_action = a("Open &results folder", w.open_results_folder)
+    w.past_runs_action = a("&Past runs...", lambda: show_past_runs(w), None,
+                           "Reopen or resume a stored run")
     quit_action = a("&Quit", w.close, QKeySequence.StandardKey.Quit)
     w.classify_action = a("&Classify selection", lambda: w.classify_selection(False),
                           "Ctrl+R", "Classify the selected songs (or the current one)")
@@ -55,7 +59,7 @@ def build_actions(w: Any) -> None:
     w.recent_menu.aboutToShow.connect(w._fill_recent_menu)
     file_menu.addAction(w.open_action)
     file_menu.addMenu(w.recent_menu)
-    for action in (w.download_action, None, w.export_action,
+    for action in (w.download_action, None, w.past_runs_action, w.export_action,
                    w.open_results_action, None, quit_action):
         file_menu.addSeparator() if action is None else file_menu.addAction(action)
     run_menu = menu.addMenu("&Classify")
