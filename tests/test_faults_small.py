@@ -48,3 +48,24 @@ def test_extract_workers_are_capped_at_the_cores(gtzan_dir):
         assert sizes == {cores}  # before: min(512, files) = cores + 2 processes
     finally:
         _feature_batch.shutdown_pool()
+
+
+def test_silence_and_white_noise_are_flagged(gtzan_dir, tmp_path, capsys):
+    from genre_desktop.cli import main
+
+    folder = tmp_path / "songs"
+    folder.mkdir()
+    for name, source in (("silence.wav", "anullsrc=r=22050:cl=mono"),
+                         ("noise.wav", "anoisesrc=r=22050:c=white:a=0.5")):
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", source, "-t", "10",
+                        str(folder / name)], check=True)
+    clip = gtzan_dir / "genres" / "classical" / "classical.00000.wav"
+    kinds = {p.name: extract_song(p, use_cache=False).signal
+             for p in (folder / "silence.wav", folder / "noise.wav", clip)}
+    assert kinds == {"silence.wav": "silence", "noise.wav": "noise",
+                     "classical.00000.wav": "music"}
+    assert main(["classify", str(folder), "--out", str(tmp_path / "out"), "--no-progress",
+                 "--extract-workers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "WARNING silence.wav: the audio is (digital) silence" in out
+    assert "WARNING noise.wav: the audio sounds like white noise" in out

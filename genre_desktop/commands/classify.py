@@ -208,4 +208,7 @@ def _print_summary(results: list[Any], asked: int, folder: Any) -> None:
         print(f"  FAILED {r.file}: {r.error.reason}: {r.error.message}")
     if len(failed) > 20:
         print(f"  ... and {len(failed) - 20} more (see errors.log)")
+    for r in results:  # silence, white noise: tagged, but the genre means nothing
+        if "warning:" in (r.note or ""):
+            print(f"  WARNING {r.file}: {r.note[r.note.index('warning:') + 9:]}")
     print(f"Reports: {folder}")

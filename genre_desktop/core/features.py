@@ -23,7 +23,13 @@ import numpy as np
 from genre_desktop.core.audio import AudioLoadError, load_audio
 from genre_desktop.core.cache import FeatureCache, file_sha256
 from genre_desktop.core.numba_setup import ensure_librosa, numba_cache_dir
-from genre_desktop.core.types import FEATURE_COLUMNS, Features, SongError, SongFeatures
+from genre_desktop.core.types import (
+    FEATURE_COLUMNS,
+    Features,
+    SignalKind,
+    SongError,
+    SongFeatures,
+)
 
 
 def _librosa_version() -> str:
@@ -193,6 +199,25 @@ def tag_song(y: np.ndarray, sr: int) -> dict[str, list[float]]:
         return tagger.tag_signal(y, sr)
 
 
+_SIGNAL_WARNINGS = {
+    "silence": "warning: the audio is (digital) silence; its genre means nothing",
+    "noise": "warning: the audio sounds like white noise, not music; its genre means nothing",
+}
+
+
+def signal_kind(y: np.ndarray, feats: Features) -> SignalKind:
+    """'silence' (peak under -60 dBFS), 'noise' (white-noise-like), else 'music'.
+
+    White noise at 22,050 Hz crosses zero every other sample (rate 0.5) with its centroid
+    near 5.5 kHz; no clip of the Kaggle table goes past 0.28 and 4.5 kHz.
+    """
+    if y.size == 0 or float(np.max(np.abs(y))) < 1e-3:
+        return "silence"
+    if feats["zero_crossing_rate_mean"] > 0.4 and feats["spectral_centroid_mean"] > 5000:
+        return "noise"
+    return "music"
+
+
 def cache_settings(max_seconds: float | None, window_s: float) -> str:
     """The extraction settings that change a result, as part of its cache key."""
     return f"sr={SR};max={max_seconds};win={window_s}"
@@ -229,20 +254,22 @@ def extract_song(
             return hit
     try:
         audio = load_audio(spath, sr=SR, max_seconds=max_seconds)
+        feats = features_from_signal(audio.y, audio.sr)
+        kind = signal_kind(audio.y, feats)
         song = SongFeatures(
             path=spath,
-            features=features_from_signal(audio.y, audio.sr),
+            features=feats,
             duration_s=audio.duration_s,
             analysed_s=audio.analysed_s,
             limited=audio.limited,
             windows=window_features(audio.y, audio.sr, window_s),
             content_hash=digest,
             tagger=tag_song(audio.y, audio.sr),
-            note=(
+            note="; ".join(n for n in (
                 f"analysed the first {audio.analysed_s:.0f} s of {audio.duration_s:.0f} s"
-                if audio.limited
-                else ""
-            ),
+                if audio.limited else "",
+                _SIGNAL_WARNINGS.get(kind, "")) if n),
+            signal=kind,
         )
     except AudioLoadError as exc:
         return SongError(reason=exc.reason, message=exc.message, stage="features", path=spath)

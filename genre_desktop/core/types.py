@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 GENRES: tuple[str, ...] = (
     "blues", "classical", "country", "disco", "hiphop",
@@ -66,6 +66,9 @@ class SetupError(RuntimeError):
         return f"{self.message} {self.hint}".strip()
 
 
+SignalKind = Literal["music", "silence", "noise"]
+
+
 @dataclass
 class SongFeatures:
     """What extraction yields for one file.
@@ -86,6 +89,8 @@ class SongFeatures:
     # What the pretrained tagger heard (core/tagger): msd_tags, mtt_tags (50 probabilities
     # each), msd_embedding, mtt_embedding (200 each); empty without the musicnn weights.
     tagger: dict[str, list[float]] = field(default_factory=dict)
+    # Not music at all: any genre guessed for it is meaningless (the note says so too).
+    signal: SignalKind = "music"
 
 
 @dataclass
