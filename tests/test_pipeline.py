@@ -341,3 +341,26 @@ def test_relative_out_and_reference_are_recorded_absolute(tmp_path, monkeypatch)
         # as start_run does: a later --resume from another folder writes to the same place
         assert again.settings.out_dir == str(tmp_path / "elsewhere")
         assert store.meta()["settings"]["out_dir"] == str(tmp_path / "elsewhere")
+
+
+@pytest.mark.usefixtures("shared_feature_cache")
+def test_run_session_reports_its_phases_and_writes_paths_relative_to_its_folder(gtzan_dir,
+                                                                                tmp_path):
+    import json
+
+    from genre_desktop.core.runs import RunRequest, RunSession
+
+    folder = gtzan_dir / "genres"
+    paths = [s.path for s in _real_songs(gtzan_dir, ("blues", "pop"))]
+    request = RunRequest(folder=folder, paths=paths, source="test",
+                         settings=Settings(workers=1, extract_workers=1, out_dir=str(tmp_path)))
+    seen: list[PipelineProgress] = []
+    with RunSession.start(request) as session:
+        summary = session.run(seen.append, report=True)
+        assert session.store.meta()["source"] == "test"
+    phases = [ev.phase for ev in seen]
+    assert phases[0] == "training" and phases[-2:] == ["reports", "finished"]
+    assert {"classifying"} <= set(phases) and summary.done == 2
+    assert seen[-1].phase_text == "Finished"
+    tagged = json.loads((tmp_path / "bedrock_results" / "tagged_songs.json").read_text())
+    assert sorted(t["path"] for t in tagged) == ["blues/blues.00003.wav", "pop/pop.00003.wav"]
