@@ -218,3 +218,40 @@ def test_offline_backend_needs_no_aws(qtbot, main_window):
     qtbot.waitExposed(editor)
     title = editor.fontMetrics().horizontalAdvance(editor.windowTitle())
     assert editor.width() >= title * 2  # room for the title beside the window buttons
+
+
+@pytest.mark.parametrize("case", ["retired", "denied"])
+def test_a_set_up_problem_stops_the_app_run_once(qtbot, main_window, secret_service,
+                                                 bedrock_server, manifest, tmp_path, monkeypatch,
+                                                 case):
+    from bedrock_server import access_denied
+    from PySide6.QtWidgets import QMessageBox
+
+    from genre_desktop.app.settings import BackendChoice
+
+    shown: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning",
+                        staticmethod(lambda _parent, _title, text, *a, **k: shown.append(text)))
+    w = main_window
+    _make_keyring_profile(qtbot, w, f"stop-{case}")
+    model = ("anthropic.claude-3-haiku-20240307-v1:0" if case == "retired"
+             else "anthropic.claude-haiku-4-5-20251001-v1:0")
+    if case == "denied":
+        bedrock_server.queue(access_denied(), times=20)
+    w.settings.save_backend_choice(BackendChoice(
+        backend="bedrock", profile=f"stop-{case}", region="us-east-1", model=model,
+        endpoint_url=bedrock_server.url))
+    folder = small_folder(tmp_path, manifest, per_genre=1, genres=("country", "metal", "pop"))
+    open_folder(qtbot, w, folder, expected=3)
+    before = w.log_dock.count()
+    w.classify_all()
+    wait_for_run(qtbot, w, timeout=180000)
+    qtbot.waitUntil(lambda: bool(shown), timeout=30000)
+    assert len(shown) == 1, shown  # once, not once per song
+    words = "end of life" if case == "retired" else "denied"
+    assert words in shown[0]
+    if case == "retired":
+        assert "2026-09-10" in shown[0]
+    assert w.log_dock.count() - before == 1
+    assert all(r.prediction is None for r in w.results.results())
+    assert bedrock_server.count("converse") == (0 if case == "retired" else 1)

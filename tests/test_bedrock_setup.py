@@ -200,3 +200,40 @@ def test_check_against_a_hung_endpoint_is_bounded_and_says_so(bedrock_server):
     assert "one attempt" in steps["bedrock_reachable"].reason
     assert steps["inference"].status == FAIL and "one attempt" in steps["inference"].hint.lower()
     assert bedrock_server.count() == 1  # no retry of the hung call
+
+
+@pytest.mark.parametrize("endpoint", ["hangs", "throttles"])
+def test_ctrl_c_stops_a_bedrock_run_whatever_the_endpoint_does(gtzan_dir, tmp_path,
+                                                               bedrock_server, endpoint):
+    import subprocess
+    import sys
+    import time
+
+    from bedrock_server import Reply
+
+    from genre_desktop.core.resources import data_dir
+    from genre_desktop.core.store import RunStore
+
+    if endpoint == "hangs":
+        bedrock_server.default = lambda call: Reply(action="hang")
+    else:
+        bedrock_server.queue(throttle(), times=100_000)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "genre_desktop", "classify", str(gtzan_dir / "genres"),
+         "--samples-per-genre", "1", "--backend", "bedrock", "--workers", "2",
+         "--extract-workers", "1", "--no-progress", "--requests-per-minute", "6000",
+         "--out", str(tmp_path / "out")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None and bedrock_server.count() < 3:
+        time.sleep(0.05)
+    assert proc.poll() is None and bedrock_server.count() >= (2 if endpoint == "hangs" else 3)
+    proc.send_signal(2)  # SIGINT, once: what Ctrl+C does
+    # Old code waited for every read timeout (60 s x 3 x 6) or backoff: far past this bound.
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stdout + stderr
+    (db,) = list((data_dir() / "runs").glob("*.sqlite"))
+    with RunStore.open(db) as store:
+        stored = store.results()
+    # nothing was finished, and no song was stored as "throttled" or "cancelled"
+    assert stored == [], [(r.path, r.error) for r in stored]
