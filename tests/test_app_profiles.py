@@ -153,6 +153,7 @@ def test_the_model_picker_lists_what_bedrock_offers(qtbot, main_window, secret_s
 
     bedrock_server.models[MIXTRAL_8X7B] = "LEGACY"
     dialog = _make_keyring_profile(qtbot, main_window, "picker")
+    dialog.backend.setCurrentIndex(dialog.backend.findData("bedrock"))
     dialog.endpoint.setText(bedrock_server.url)
     registry_items = [dialog.model.itemData(i) for i in range(dialog.model.count())]
     assert HAIKU_45 in registry_items and f"us.{HAIKU_45}" not in registry_items
@@ -254,4 +255,7 @@ def test_a_set_up_problem_stops_the_app_run_once(qtbot, main_window, secret_serv
         assert "2026-09-10" in shown[0]
     assert w.log_dock.count() - before == 1
     assert all(r.prediction is None for r in w.results.results())
-    assert bedrock_server.count("converse") == (0 if case == "retired" else 1)
+    if case == "retired":
+        assert bedrock_server.count("converse") == 0  # stopped at set-up
+    else:  # the songs already in flight on other workers may each have sent one request
+        assert 1 <= bedrock_server.count("converse") <= 3

@@ -214,7 +214,7 @@ class ProfilesDialog(QDialog):
         """The offline model needs no AWS: its region, model, endpoint and profile are moot."""
         aws = self.uses_aws()
         for widget in (self.region, self.model, self.endpoint, self.batch, self.batch_role,
-                       self.profile_list, self.chosen_profile):
+                       self.profile_list, self.chosen_profile, self.list_models_button):
             widget.setEnabled(aws)
         self.test_button.setText("Test connection" if aws else "Test the offline model")
         self.test_button.setToolTip(
