@@ -105,12 +105,8 @@ class AppSettings:
         from genre_desktop.core.settings import load_settings
 
         self._migrate_model_keys()
-        s = load_settings(env={})  # the file only: an environment override is not a choice
-        return BackendChoice(
-            backend=s.backend, profile=s.profile or "", region=s.region, model=s.model,
-            endpoint_url=s.endpoint_url or "", batch_s3=s.batch_s3 or "",
-            batch_role_arn=s.batch_role_arn or "",
-        )
+        # The file only: an environment override is not the user's choice to save back.
+        return BackendChoice.from_settings(load_settings(env={}))
 
     def save_backend_choice(self, choice: BackendChoice) -> None:
         """Into the core's settings file, with the core's own save (validated, atomic)."""
