@@ -38,6 +38,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 from bedrock_catalog import Catalog, StatusView
+from bedrock_sigv4 import verify_sigv4
 
 GENRES = ("blues", "classical", "country", "disco", "hiphop",
           "jazz", "metal", "pop", "reggae", "rock")
@@ -252,33 +253,6 @@ def sensible_answer(call: Call) -> Reply:
 
 
 # ---- the server ---------------------------------------------------------------------------
-
-def verify_sigv4(method: str, path: str, headers: dict[str, str], body: bytes,
-                 secrets: dict[str, str]) -> tuple[bool, str, str, str]:
-    """(signature valid, access key, region, service) recomputed with botocore's signer."""
-    from botocore.auth import SigV4Auth
-    from botocore.awsrequest import AWSRequest
-    from botocore.credentials import Credentials
-
-    auth = headers.get("authorization", "")
-    m = re.match(r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request,"
-                 r"\s*SignedHeaders=([^,]+),\s*Signature=([0-9a-f]+)", auth)
-    if not m:
-        return False, "", "", ""
-    key, _day, region, service, signed, signature = m.groups()
-    secret = secrets.get(key)
-    if secret is None:
-        return False, key, region, service
-    names = signed.split(";")
-    request = AWSRequest(method=method, url=f"http://{headers.get('host', '')}{path}",
-                         data=body, headers={n: headers.get(n, "") for n in names})
-    request.context["timestamp"] = headers.get("x-amz-date", "")
-    signer = SigV4Auth(Credentials(key, secret, headers.get("x-amz-security-token")),
-                       service, region)
-    expected = signer.signature(
-        signer.string_to_sign(request, signer.canonical_request(request)), request)
-    return expected == signature, key, region, service
-
 
 class BedrockServer:
     def __init__(self, delay_s: float = 0.0) -> None:
