@@ -69,3 +69,28 @@ def test_silence_and_white_noise_are_flagged(gtzan_dir, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "WARNING silence.wav: the audio is (digital) silence" in out
     assert "WARNING noise.wav: the audio sounds like white noise" in out
+
+
+def test_the_ensemble_reports_its_failed_bedrock_half(gtzan_dir, tmp_path, bedrock_server,
+                                                      capsys):
+    import json
+    import shutil
+
+    from bedrock_server import refusal
+
+    from genre_desktop.cli import main
+
+    bedrock_server.default = refusal()  # the LLM never gives a usable answer
+    folder = tmp_path / "songs" / "jazz"
+    folder.mkdir(parents=True)
+    for i in (1, 2):
+        shutil.copy(gtzan_dir / "genres" / "jazz" / f"jazz.{i:05d}.wav", folder)
+    out = tmp_path / "out"
+    assert main(["classify", str(folder.parent), "--backend", "ensemble", "--out", str(out),
+                 "--no-progress", "--extract-workers", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "0 failed" in text  # the offline half decided every song ...
+    assert "The ensemble's bedrock member failed on 2 of 2 songs" in text  # ... and it says so
+    metrics = json.loads((out / "bedrock_results" / "accuracy_metrics.json").read_text())
+    assert sum(metrics["member_failures"].values()) == 2
+    assert all(k.startswith("bedrock: ") for k in metrics["member_failures"])

@@ -196,6 +196,8 @@ def _run_session(session: Any, args: argparse.Namespace) -> int:
 
 
 def _print_summary(results: list[Any], asked: int, folder: Any) -> None:
+    from collections import Counter
+
     from genre_desktop.core.metrics import compute_metrics
 
     m = compute_metrics(results, songs_asked=asked)
@@ -208,6 +210,12 @@ def _print_summary(results: list[Any], asked: int, folder: Any) -> None:
         print(f"  FAILED {r.file}: {r.error.reason}: {r.error.message}")
     if len(failed) > 20:
         print(f"  ... and {len(failed) - 20} more (see errors.log)")
+    missing = Counter(f for r in results if r.prediction is not None
+                      for f in r.prediction.member_failures)
+    for failure, n in sorted(missing.items()):  # the ensemble voted without a member
+        name, reason = failure.split(": ", 1)
+        print(f"  The ensemble's {name} member failed on {n} of {len(results)} songs "
+              f"({reason}); those songs were decided without it.")
     for r in results:  # silence, white noise: tagged, but the genre means nothing
         if "warning:" in (r.note or ""):
             print(f"  WARNING {r.file}: {r.note[r.note.index('warning:') + 9:]}")

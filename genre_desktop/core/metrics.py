@@ -7,6 +7,7 @@ count in coverage, failure rate and API error rate.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -108,6 +109,9 @@ def compute_metrics(
         "failed_songs": len(failed),
         "failed_rate": len(failed) / attempted if attempted else None,
         "failed_files": [r.file for r in failed],
+        # Ensemble songs decided without a member that failed ("bedrock: throttled" -> n):
+        # 0 failed songs can still mean the LLM half never answered.
+        "member_failures": dict(Counter(f for r in ok for f in r.prediction.member_failures)),
         "labels": labels,
     }
     if scored:

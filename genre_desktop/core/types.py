@@ -117,6 +117,9 @@ class Prediction:
     prompt: str = ""  # the exact prompt sent (system + user), empty for the offline model
     raw_response: str = ""
     members: list[Prediction] = field(default_factory=list)  # ensemble: each backend's answer
+    # ensemble: the members that failed on this song, as "name: reason" (e.g. "bedrock:
+    # throttled"); the vote went on without them.
+    member_failures: list[str] = field(default_factory=list)
     # The tagger's strongest tags (genres, styles, moods, instruments, eras), most likely first:
     # multi-label, beside the single genre answer.
     tags: list[tuple[str, float]] = field(default_factory=list)

@@ -142,4 +142,5 @@ class EnsembleBackend:
             prompt=next((p.prompt for p in members if p.prompt), ""),
             raw_response=next((p.raw_response for p in members if p.raw_response), ""),
             members=members,
+            member_failures=[f"{m.name}: {e.reason}" for m, e in errors],
         )
