@@ -108,3 +108,29 @@ def test_features_output_on_a_full_disk_leaves_the_old_file_intact(gtzan_dir, tm
     assert f"Cannot write {table}: No space left on device; nothing was changed." in err
     assert table.read_text() == "the previous table\n"
     assert sorted(p.name for p in tiny_disk.iterdir()) == ["features.csv", "filler"]
+
+
+def test_a_killed_session_counts_its_time_in_the_throughput(tmp_path):
+    from batch_helpers import prediction, result
+
+    from genre_desktop.core.metrics import compute_metrics
+    from genre_desktop.core.songs import Song
+
+    songs = [Song(f"/m/blues/{i}.wav", "blues") for i in range(5)]
+    store = RunStore.create(songs, settings={}, folder=tmp_path)
+    t0 = 1_000_000.0
+    store.begin_session(t0)  # killed with SIGKILL: end_session never ran
+    for i in range(3):
+        r = result(songs[i].path, "blues", prediction("blues", 0.9))
+        r.finished_at = t0 + 10 * (i + 1)
+        store.save(r)
+    second = store.begin_session(t0 + 100)  # the resume, which ended normally
+    for i in (3, 4):
+        r = result(songs[i].path, "blues", prediction("blues", 0.9))
+        r.finished_at = t0 + 100 + 5 * (i - 2)
+        store.save(r)
+    store.end_session(second, 12.0, songs=2, cancelled=False)
+    assert store.elapsed_s() == pytest.approx(30.0 + 12.0)
+    m = compute_metrics(store.results(), songs_asked=5, elapsed_s=store.elapsed_s())
+    assert m["songs_per_minute"] == pytest.approx(60 * 5 / 42)  # not 60 * 5 / 12 = 25
+    store.close()

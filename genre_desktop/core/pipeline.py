@@ -250,6 +250,7 @@ def _run(songs: Sequence[Song], backend: Backend, store: RunStore, settings: Set
          extract_fn: ExtractFn, use_cache: bool, executor: ExtractExecutor | None,
          ) -> PipelineSummary:
     started_at, t0 = time.time(), time.perf_counter()
+    session = store.begin_session(started_at)  # recorded now: a killed session still counts
     earlier = {r.path: r for r in store.results()}
     if retry_failed:
         earlier = {p: r for p, r in earlier.items() if r.ok}
@@ -385,7 +386,7 @@ def _run(songs: Sequence[Song], backend: Backend, store: RunStore, settings: Set
         summary.classify_busy_s = busy[0]
         summary.cancelled = stop.is_set() and tally.done < tally.total and not setup_error
         summary.done, summary.errors = tally.done, tally.errors
-        store.add_session(started_at, summary.elapsed_s, len(summary.results), summary.cancelled)
+        store.end_session(session, summary.elapsed_s, len(summary.results), summary.cancelled)
     if setup_error:
         raise PipelineError(str(setup_error[0])) from setup_error[0]
     if feeder_error and not summary.cancelled:

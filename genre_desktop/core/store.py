@@ -285,7 +285,23 @@ class RunStore:
         return (rows[0][0], rows[0][1]) if rows else None
 
     def elapsed_s(self) -> float:
-        return float(self._query("SELECT COALESCE(SUM(elapsed_s), 0) FROM sessions")[0][0])
+        """Time spent on the run over all its sessions.
+
+        A session that never ended (the process was killed) counts from its start to the last
+        song it stored: without it, songs per minute after a kill counted the killed
+        session's songs but none of its time (395 songs/min).
+        """
+        rows = self._query("SELECT started_at, elapsed_s FROM sessions ORDER BY started_at")
+        total = 0.0
+        for i, (started, elapsed) in enumerate(rows):
+            if elapsed >= 0:
+                total += elapsed
+                continue
+            until = rows[i + 1][0] if i + 1 < len(rows) else float("inf")
+            last = self._query("SELECT MAX(finished_at) FROM results WHERE finished_at >= ? "
+                               "AND finished_at < ?", (started, until))[0][0]
+            total += max(0.0, float(last) - started) if last is not None else 0.0
+        return total
 
     # -- writing ------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -333,6 +349,22 @@ class RunStore:
                 " finished_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (result.path, result.file, result.actual_genre, *row, result.seconds,
                  result.note, finished),
+            )
+
+    def begin_session(self, started_at: float) -> int:
+        """Record that a session started (elapsed -1 until end_session): a killed one counts."""
+        with self._lock, self._writing():
+            cur = self._db.execute(
+                "INSERT INTO sessions(started_at, elapsed_s, songs, cancelled) VALUES (?,-1,0,0)",
+                (started_at,),
+            )
+            return int(cur.lastrowid or 0)
+
+    def end_session(self, session: int, elapsed_s: float, songs: int, cancelled: bool) -> None:
+        with self._lock, self._writing():
+            self._db.execute(
+                "UPDATE sessions SET elapsed_s = ?, songs = ?, cancelled = ? WHERE id = ?",
+                (elapsed_s, songs, int(cancelled), session),
             )
 
     def add_session(self, started_at: float, elapsed_s: float, songs: int, cancelled: bool) -> None:
