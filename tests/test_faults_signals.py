@@ -65,3 +65,52 @@ def test_a_killed_features_run_leaves_no_process(gtzan_dir, sig, status):
             os.kill(pid, signal.SIGKILL)
         proc.kill()
         proc.wait()
+
+
+def test_sigterm_stops_classify_like_ctrl_c(gtzan_dir, tmp_path, bedrock_server):
+    import sqlite3
+
+    from genre_desktop.core.resources import data_dir
+
+    bedrock_server.delay_s = 0.4  # slow enough to be mid-run
+    tag = uuid.uuid4().hex
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "genre_desktop", "classify", str(gtzan_dir / "genres"),
+         "--backend", "bedrock", "--workers", "1", "--extract-workers", "2", "--no-cache",
+         "--no-progress", "--out", str(tmp_path / "out")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "FAULT_TAG": tag})
+    runs = data_dir() / "runs"
+
+    def stored() -> int:
+        dbs = list(runs.glob("*.sqlite")) if runs.is_dir() else []
+        if not dbs:
+            return 0
+        try:
+            con = sqlite3.connect(dbs[0])
+            try:
+                return con.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+            finally:
+                con.close()
+        except sqlite3.OperationalError:
+            return 0
+
+    try:
+        deadline = time.monotonic() + 180
+        while stored() < 2 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=90)
+        assert proc.returncode == 143, out + err
+        assert "Cancelling" in err and "--resume" in out
+        assert 2 <= stored() < 50  # finished songs kept
+        deadline = time.monotonic() + 30
+        while _marked(tag) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _marked(tag) == []
+    finally:
+        for pid in _marked(tag):
+            os.kill(pid, signal.SIGKILL)
+        proc.kill()
+        proc.wait()
