@@ -72,3 +72,19 @@ def test_a_reference_that_cannot_train_is_refused_at_set_up(tmp_path, capsys, ca
                 "a_word": "'fast' in column tempo on line 9",
                 "infinity": "in column rms_var on line 9"}[case]
     assert expected in line, line
+
+
+def test_a_non_finite_price_names_the_file_and_line(tmp_path, bedrock_server, capsys):
+    from genre_desktop.core.resources import config_dir
+
+    (tmp_path / "songs").mkdir()
+    (tmp_path / "songs" / "a.wav").write_bytes(b"RIFF")  # never read: the run must not start
+    models = config_dir() / "models.toml"
+    models.parent.mkdir(parents=True, exist_ok=True)
+    models.write_text('# my prices\n["anthropic.claude-3-haiku-20240307-v1:0"]\n'
+                      'output_per_1k = 0.00125\ninput_per_1k = nan\n')
+    rc = main(["classify", str(tmp_path / "songs"), "--backend", "bedrock",
+               "--model", "anthropic.claude-3-haiku-20240307-v1:0"])
+    line = _one_line(capsys.readouterr().err)
+    assert rc == 2
+    assert f"{models}, line 4: " in line and "input_per_1k must be a finite number" in line

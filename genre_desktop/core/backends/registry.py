@@ -226,27 +226,53 @@ def _load_overrides(path: Path) -> dict[str, dict[str, Any]]:
     return {str(k): dict(v) for k, v in models.items() if isinstance(v, dict)}
 
 
+def _line_of(path: Path, model_id: str, keys: list[str]) -> int | None:
+    """The line of `key = ...` under the model's table in an override file (best effort)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    start = next((i for i, text in enumerate(lines) if model_id in text), None)
+    if start is None:
+        return None
+    for i in range(start, len(lines)):
+        if any(lines[i].lstrip().startswith((f"{k} ", f"{k}=", f'"{k}"')) for k in keys):
+            return i + 1
+    return start + 1
+
+
 class ModelRegistry:
     """Built-in models plus the user's overrides; lookup accepts any ID, profile or ARN."""
 
     _BUILTIN: dict[str, ModelInfo] | None = None
 
-    def __init__(self, overrides: dict[str, dict[str, Any]] | None = None) -> None:
+    def __init__(self, overrides: dict[str, dict[str, Any]] | None = None,
+                 origins: dict[str, Path] | None = None) -> None:
         self._models = dict(builtin_models())
         for model_id, entry in (overrides or {}).items():
-            self._models[model_id] = _apply(self._default_for(model_id), entry)
+            try:
+                self._models[model_id] = _apply(self._default_for(model_id), entry)
+            except ValueError as exc:  # name the file and line the bad value came from
+                where = (origins or {}).get(model_id)
+                if where is None:
+                    raise
+                line = _line_of(where, model_id, [k for k in entry if k in str(exc)])
+                raise ValueError(f"{where}, line {line}: {exc}." if line else
+                                 f"{where}: {exc}.") from None
 
     @classmethod
     def load(cls, folder: Path | None = None) -> ModelRegistry:
         """The registry with overrides from `models.toml` / `models.json` in the config folder."""
         folder = folder if folder is not None else config_dir()
         merged: dict[str, dict[str, Any]] = {}
+        origins: dict[str, Path] = {}
         for name in OVERRIDE_FILES:
             path = folder / name
             if path.is_file():
                 for model_id, entry in _load_overrides(path).items():
                     merged.setdefault(model_id, {}).update(entry)
-        return cls(merged)
+                    origins[model_id] = path
+        return cls(merged, origins)
 
     def _default_for(self, model_id: str) -> ModelInfo:
         base = base_model_id(model_id)
