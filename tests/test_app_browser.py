@@ -260,3 +260,26 @@ def test_layout_at_1024_by_700(qtbot, main_window, gtzan_dir, artifacts_dir):
 
     assert w.results.tagged.table.columnWidth(COL_FILE) >= 100  # was squeezed to ~20 px
     save_screenshot(w, "main_window_1024x700.png", artifacts_dir)
+
+
+def test_metrics_cells_are_whole_and_rates_readable(qtbot, xvfb_display):
+    from genre_desktop.app.results import MetricsTab
+
+    tab = MetricsTab()
+    qtbot.addWidget(tab)
+    tab.resize(460, 420)  # the Metrics tab in a 1024-pixel window
+    tab.show()
+    qtbot.waitExposed(tab)
+    tab.set_metrics({
+        "songs_per_minute": 331735.933, "latency_p50_s": 0.0091,
+        "targets": [{"name": "confidence when correct", "goal": "> 0.7 mean", "value": 0.00912,
+                     "met": False},
+                    {"name": "accuracy", "goal": "> 70%", "value": 0.25, "met": False}],
+    })
+    assert tab.values["songs_per_minute"].text() == "331,736"
+    qtbot.wait(50)
+    targets = tab.targets
+    for col in range(targets.columnCount()):  # "Measurec", "> 7…" were cut
+        assert targets.columnWidth(col) >= targets.sizeHintForColumn(col), col
+        header = targets.horizontalHeader()
+        assert header.sectionSize(col) >= header.sectionSizeHint(col), col
