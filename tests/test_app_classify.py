@@ -116,7 +116,11 @@ def test_cancel_keeps_finished_results(qtbot, main_window, manifest, tmp_path):
     w = main_window
     folder = small_folder(tmp_path, manifest, per_genre=2)
     open_folder(qtbot, w, folder, expected=20)
-    w.use_feature_cache = False
+    # A first run trains (and caches) the offline model for this song set; otherwise the
+    # training holds every classification back and all 20 answers arrive in one batch.
+    w.classify_all()
+    wait_for_run(qtbot, w, timeout=300000)
+    w.use_feature_cache = False  # real extraction: the answers come one by one
     at_cancel: dict[str, object] = {}
 
     def cancel_after_first_result(batch: list) -> None:
@@ -129,19 +133,18 @@ def test_cancel_keeps_finished_results(qtbot, main_window, manifest, tmp_path):
                          action=w.cancel_action.isEnabled(), done=last.done)
 
     w.run_controller.events.connect(cancel_after_first_result)
-    w.classify_all()
+    w.classify_paths(w.browser.visible_paths(), force=True)
     wait_for_run(qtbot, w, timeout=300000)
     # said at once, before the run has stopped; nothing left to press
     assert at_cancel, "every song finished in the first batch: nothing left to cancel"
     assert str(at_cancel["label"]).startswith("Cancelling…"), at_cancel
     assert at_cancel["button"] is False and at_cancel["action"] is False
     summary = w.last_summary
-    assert summary.cancelled and summary.done < 20
-    kept = w.results.results()
-    assert len(kept) == summary.done - summary.skipped >= 1
+    done_now = summary.done - summary.skipped
+    assert summary.cancelled and 1 <= done_now < 20, summary
     statuses = [r.status for r in w.browser.model.rows()]
-    assert statuses.count("done") + statuses.count("error") == len(kept)
-    assert "cancelled" in statuses
+    assert statuses.count("cancelled") == 20 - done_now  # the songs it never reached
+    assert len(w.results.results()) == 20  # every answer kept (the first run's included)
     assert "Cancelled" in w.progress_label.text()
 
 

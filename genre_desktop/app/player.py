@@ -52,13 +52,13 @@ def output_devices() -> list[tuple[int, str]]:
 
 RAW_NAME = Qt.ItemDataRole.UserRole + 1  # PortAudio's device name, beside the label shown
 
-# ALSA's virtual devices, as PortAudio lists them on Linux, in words.
+# ALSA's virtual devices, as PortAudio lists them on Linux, in words (short: the combo is narrow).
 _ALSA_LABELS = {
-    "default": "Default output (ALSA)",
-    "sysdefault": "System default output (ALSA)",
-    "pulse": "PulseAudio sound server",
-    "pipewire": "PipeWire sound server",
-    "jack": "JACK sound server",
+    "default": "Default (ALSA)",
+    "sysdefault": "System default (ALSA)",
+    "pulse": "PulseAudio",
+    "pipewire": "PipeWire",
+    "jack": "JACK",
     "dmix": "ALSA software mixer",
     "spdif": "Digital output (S/PDIF)",
     "hdmi": "HDMI output",
@@ -71,7 +71,7 @@ _ALSA_LABELS = {
 
 def readable_device_name(raw: str) -> str:
     """'HDA Intel PCH: ALC892 Analog (hw:0,0)' -> 'HDA Intel PCH — ALC892 Analog';
-    'pulse' -> 'PulseAudio sound server'. Anything else is shown as it is."""
+    'pulse' -> 'PulseAudio'. Anything else is shown as it is."""
     if raw in _ALSA_LABELS:
         return _ALSA_LABELS[raw]
     name = raw
