@@ -296,3 +296,17 @@ def test_a_malformed_region_or_endpoint_is_a_config_error_not_a_crash(
     assert caught.value.reason == "bad_config"
     assert word in str(caught.value) and "region" in caught.value.hint
     assert bedrock_server.calls == []
+
+
+def test_a_set_up_error_is_found_once_not_once_per_song(bedrock_server):
+    backend = BedrockBackend(fast_config(model_id="anthropic.claude-3-5-sonnet-20240620-v1:0"))
+    for _ in range(3):
+        with pytest.raises(SetupError) as caught:
+            backend.converse(request(backend))
+        assert caught.value.reason == "model_eol"
+    bedrock_server.models["meta.gone-v1:0"] = "EOL"
+    gone = BedrockBackend(fast_config(model_id="meta.gone-v1:0"))
+    for _ in range(3):
+        with pytest.raises(SetupError):
+            gone.converse(request(gone))
+    assert len(bedrock_server.calls) == 1  # one GetFoundationModel for all three songs

@@ -127,6 +127,7 @@ class BedrockBackend:
         self._client = None
         self._client_lock = threading.Lock()
         self._prepared = False
+        self._setup_error: SetupError | None = None
         self._local = threading.local()  # per-thread attempt counter and token estimate
         self.totals = UsageTotals()
 
@@ -148,8 +149,14 @@ class BedrockBackend:
         from genre_desktop.core.backends.preflight import run_preflight
 
         with self._client_lock:
+            if self._setup_error is not None:
+                raise self._setup_error  # once found, not asked again for every song
             if not self._prepared:
-                run_preflight(self)
+                try:
+                    run_preflight(self)
+                except SetupError as exc:
+                    self._setup_error = exc
+                    raise
                 self._prepared = True
         return self.notices
 
