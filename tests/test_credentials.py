@@ -24,7 +24,7 @@ from genre_desktop.core.credentials import (
     save_keyring_profile,
 )
 from genre_desktop.core.resources import config_dir
-from genre_desktop.core.types import SongError
+from genre_desktop.core.types import SetupError, SongError
 
 KR_KEY = "AKIDKEYRINGPROFILE01"
 KR_SECRET = "kr-secret-" + uuid.uuid4().hex
@@ -124,12 +124,17 @@ def test_a_keyring_profile_signs_real_bedrock_requests(bedrock_server, secret_se
         for secret in (KR_SECRET, KR_TOKEN, KR_KEY):
             assert secret not in caplog.text
 
-        # a wrong secret in the keyring: the server rejects the signature, not retried
+        # a wrong secret in the keyring: a set-up problem (every song would hit it), found by
+        # the first signed request and raised once, never retried, naming no secret
         save_keyring_profile(name, KR_KEY, "wrong-" + KR_SECRET)
         backend = BedrockBackend(fast_config(profile=name))
-        response, attempts = backend.converse(backend.build_request("sys", "user"))
-        assert isinstance(response, SongError) and response.reason == "access_denied"
-        assert attempts == 1 and KR_SECRET not in response.message
+        before = len(bedrock_server.calls)
+        with pytest.raises(SetupError) as err:
+            backend.converse(backend.build_request("sys", "user"))
+        assert "signature" in str(err.value)
+        assert len(bedrock_server.calls) == before + 1  # one request, no retry
+        for secret in (KR_SECRET, KR_TOKEN):
+            assert secret not in str(err.value)
     finally:
         delete_keyring_profile(name)
 

@@ -42,7 +42,7 @@ def test_an_echoed_session_token_is_masked_everywhere(gtzan_dir, tmp_path, bedro
     assert TOKEN.encode() not in written and ACCESS_KEY.encode() not in written
 
     bedrock_server.queue(echo_headers(), times=10)
-    main(["check", "--model", "anthropic.claude-3-haiku-20240307-v1:0"])
+    main(["check"])  # the default, a current model (a retired one skips the inference)
     checked = capsys.readouterr()
     assert "Headers were" in checked.out + checked.err
     assert TOKEN not in checked.out + checked.err and ACCESS_KEY not in checked.out + checked.err
