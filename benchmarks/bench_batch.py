@@ -27,12 +27,19 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the local servers live with the tests
 
 ROLE = "arn:aws:iam::123456789012:role/GenreDesktopBatch"
-MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
+MODEL = "amazon.nova-lite-v1:0"  # current, on demand by its bare ID (Claude 3 Haiku is retired)
+
+
+def picked(heard: dict[str, list[dict]], row, i: int) -> dict:
+    """The tagger output of a shipped clip of the row's genre ({} without the tagger)."""
+    choices = heard.get(str(row["label"]), [])
+    return choices[i % len(choices)] if choices else {}
 
 
 def make_songs(folder: Path, count: int) -> None:
     import numpy as np
     import soundfile as sf
+    from batch_helpers import tagger_rows
 
     from genre_desktop.core.cache import FeatureCache, file_sha256
     from genre_desktop.core.features import EXTRACTOR_VERSION, cache_settings
@@ -43,6 +50,7 @@ def make_songs(folder: Path, count: int) -> None:
     table = load_reference().frame
     settings = cache_settings(Settings().max_seconds, 30.0)
     rng = np.random.default_rng(0)
+    tagger, heard = tagger_rows()
     with FeatureCache() as cache:
         for i in range(count):
             row = table.iloc[i % len(table)]
@@ -53,7 +61,8 @@ def make_songs(folder: Path, count: int) -> None:
             feats = {c: float(row[c]) * (1 + 0.01 * rng.standard_normal())
                      for c in FEATURE_COLUMNS}
             cache.put(SongFeatures(str(path), feats, duration_s=30.0, analysed_s=30.0,
-                                   content_hash=file_sha256(path)), EXTRACTOR_VERSION, settings)
+                                   content_hash=file_sha256(path), tagger=picked(heard, row, i)),
+                      EXTRACTOR_VERSION, settings, tagger)
 
 
 def bench_batch(root: Path, count: int) -> None:

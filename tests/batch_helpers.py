@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from genre_desktop.core.features import tagger_version
 from genre_desktop.core.results import SongResult
 from genre_desktop.core.types import GENRES, CancelFlag, Prediction, SongError, SongFeatures
 
@@ -101,3 +102,21 @@ def shared_feature_cache(tmp_path_factory: pytest.TempPathFactory,
     root.mkdir(exist_ok=True)
     monkeypatch.setenv("GENRE_DESKTOP_CACHE_DIR", str(root))
     return root
+
+
+def tagger_rows() -> tuple[str | None, dict[str, list[dict]]]:
+    """(tagger cache version, genre -> tagger outputs of the shipped clips of that genre).
+
+    A cached song needs tagger rows too, or the pool extracts it again (and a 0.1 s WAV is
+    too short). Real tagger output of a clip of the song's genre keeps the prompt's examples
+    (nearest in embedding space) as telling as the song's features."""
+    from genre_desktop.core.reference import _row_tagger, load_reference, tagger_table_path
+
+    version = tagger_version()
+    if version is None:
+        return None, {}
+    table = load_reference(tagger_table_path())
+    heard: dict[str, list[dict]] = {}
+    for i, label in enumerate(table.labels):
+        heard.setdefault(str(label), []).append(_row_tagger(table, i))
+    return version, heard

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from batch_helpers import tagger_rows
 from bedrock_batch_server import BatchControlPlane
 
 from genre_desktop.core.backends.bedrock_batch import BATCH_PRICE_FACTOR
@@ -37,6 +38,7 @@ def make_songs(folder: Path, per_genre: int) -> list[Path]:
     """`per_genre` songs per genre: 0.1 s WAVs, features cached from the reference table."""
     table = load_reference().frame
     settings = cache_settings(Settings().max_seconds, 30.0)
+    tagger, heard = tagger_rows()
     paths = []
     with FeatureCache() as cache:
         for g, genre in enumerate(GENRES):
@@ -48,8 +50,9 @@ def make_songs(folder: Path, per_genre: int) -> list[Path]:
                 sf.write(path, rng.uniform(-0.5, 0.5, 2205).astype(np.float32), 22050)
                 song = SongFeatures(str(path), {c: float(row[c]) for c in FEATURE_COLUMNS},
                                     duration_s=30.0, analysed_s=30.0,
-                                    content_hash=file_sha256(path))
-                cache.put(song, EXTRACTOR_VERSION, settings)
+                                    content_hash=file_sha256(path),
+                                    tagger=heard[genre][i % len(heard[genre])] if heard else {})
+                cache.put(song, EXTRACTOR_VERSION, settings, tagger)
                 paths.append(path)
     return paths
 
