@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import tomllib
 
-import pytest
-
-pytest.importorskip("PySide6.QtCore")
-
 
 def test_old_ini_model_values_move_to_the_core_settings_once(tmp_path):
     from PySide6.QtCore import QSettings
