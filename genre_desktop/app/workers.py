@@ -170,7 +170,9 @@ class _RunThread(QThread):
             _lower_this_thread_priority()
         try:
             result = self._fn(self.event.emit, self._cancel)
-        except Exception as exc:  # the run could not start or crashed: one message for the GUI
+        except BaseException as exc:  # could not start or crashed: one message for the GUI
+            # BaseException too (a sys.exit deep in a library): escaping run() aborts the app,
+            # and without a done/failed signal the controller would say "running" for ever.
             traceback.print_exc()
             self.failed.emit(f"{type(exc).__name__}: {exc}")
             return
@@ -198,7 +200,10 @@ class RunController(QObject):
         self._flush_timer.timeout.connect(self._flush)
 
     def is_running(self) -> bool:
-        return self._thread is not None and self._thread.isRunning()
+        # Until its result is handed over, not merely until the thread returns: the thread
+        # ends before its queued done/failed signal reaches the GUI thread, and a caller that
+        # saw "not running" in that gap would read a run with no result (a flaky app test).
+        return self._thread is not None
 
     def start(self, fn: RunFunction, *, in_process_work: bool = False) -> None:
         """Run `fn(progress, cancel)` on a new thread.
