@@ -321,3 +321,31 @@ def test_a_create_lost_in_a_crash_is_sent_again_as_the_same_job(batch, bedrock_s
             summary = runner.join(job)
             assert summary.joined == 100 and summary.duplicates == 0
             assert {r.path for r in store.results()} == {s.path for s in songs}
+
+
+def test_tag_writing_skips_a_file_changed_after_the_batch_analysis(batch, bedrock_server,
+                                                                    tmp_path):
+    """A batch job's answers come back without the features: the hash each file had when it
+    was analysed is kept from the extraction, so `tag` refuses a file changed since."""
+    from genre_desktop.core.tag_journal import TagJournal
+    from genre_desktop.core.tagio import read_tags
+
+    songs = tmp_path / "songs"
+    paths = make_songs(songs, per_genre=10)
+    out = tmp_path / "out"
+    first = classify(*batch_args(songs, batch), out=out)
+    assert first.returncode == 0, first.stdout + first.stderr
+    db = run_file(Path(os.environ["GENRE_DESKTOP_DATA_DIR"]))
+    with TagJournal(db) as journal:
+        assert all(journal.known_hash(str(p)) == file_sha256(p) for p in paths)
+    changed, kept = paths[0], paths[1]
+    sf.write(changed, np.zeros(2205, np.float32), 22050)  # someone else's edit, after the run
+    tag = subprocess.run([sys.executable, "-m", "genre_desktop", "tag", db.stem, "--all",
+                          "--no-progress"], capture_output=True, text=True, timeout=300,
+                         env=os.environ)
+    assert tag.returncode == 0, tag.stdout + tag.stderr
+    assert (f"{changed.name}: left alone: the file changed since it was analysed"
+            in tag.stdout), tag.stdout
+    assert "Plan: 99 files to write" in tag.stdout
+    assert read_tags(changed).genres == ()
+    assert read_tags(kept).genres != ()

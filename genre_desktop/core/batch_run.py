@@ -30,6 +30,7 @@ from genre_desktop.core.results import SongResult
 from genre_desktop.core.settings import Settings
 from genre_desktop.core.songs import Song
 from genre_desktop.core.store import RunStore
+from genre_desktop.core.tag_journal import AnalysedHashes
 from genre_desktop.core.types import CancelFlag, SongError, SongFeatures
 
 
@@ -126,6 +127,7 @@ def _submit(songs: Sequence[Song], backend: BedrockBackend, store: RunStore,
         raise TooFewRecords(len(todo), runner.config.min_records)
     say(f"Extracting the features of {len(todo)} songs...")
     items = _features(todo, settings, keep, cancel, use_cache)
+    _record_analysed(store, items)
     if cancel is not None and cancel.is_set():
         return None
     number = runner.next_job_number()
@@ -137,6 +139,17 @@ def _submit(songs: Sequence[Song], backend: BedrockBackend, store: RunStore,
     estimate = estimate_cost(backend, records)
     say(f"Estimated cost: {estimate.describe()}")
     return runner.submit(records, estimate, number)
+
+
+def _record_analysed(store: RunStore, items: list[tuple[Song, SongFeatures]]) -> None:
+    """The hash each file had when its features were taken, as the on-demand run records it:
+    writing tags later refuses a file changed since. Recorded now, as the join may come after
+    a restart with only the answers in hand."""
+    analysed = AnalysedHashes(store)
+    try:
+        analysed.record_many((song.path, f.content_hash) for song, f in items)
+    finally:
+        analysed.close()
 
 
 def _features(todo: list[Song], settings: Settings, keep: Callable[[SongResult], None],

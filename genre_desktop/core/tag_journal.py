@@ -199,6 +199,13 @@ class AnalysedHashes:
             with contextlib.suppress(sqlite3.Error):  # a hash is worth less than the run
                 self._journal.record_hash(result.path, digest, "analysed")
 
+    def record_many(self, items: Iterable[tuple[str, str]]) -> None:
+        """(path, content hash) pairs, for songs analysed before their answer comes back (a
+        batch job's answers are joined minutes or a restart later, without the features)."""
+        if self._journal is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._journal.record_hashes(items, "analysed")
+
     def close(self) -> None:
         if self._journal is not None:
             self._journal.close()
