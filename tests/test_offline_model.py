@@ -156,3 +156,32 @@ def test_confidence_stats_on_known_cases() -> None:
     s = om.confidence_stats(half, truth)
     assert s.ece == pytest.approx(0.4) and s.top_std == pytest.approx(0.0)
     assert s.correct_mean == pytest.approx(s.wrong_mean)
+
+
+def test_model_cache_is_one_atomic_pickle_per_model_and_never_fatal(tmp_path, caplog) -> None:
+    from genre_desktop.core import model_cache
+
+    path = tmp_path / "models" / "m.pkl"
+    model_cache.store_model(path, {"algo": "x"})
+    assert model_cache.load_model(path, lambda m: m == {"algo": "x"}) == {"algo": "x"}
+    assert model_cache.load_model(path, lambda m: False) is None  # someone else's model
+    assert model_cache.load_model(tmp_path / "none.pkl", lambda m: True) is None
+    assert [p.name for p in path.parent.iterdir()] == ["m.pkl"]  # no temporary file left
+    path.write_bytes(b"not a pickle")
+    assert model_cache.load_model(path, lambda m: True, "tagger model") is None
+    assert "unreadable tagger model cache" in caplog.text
+    # the rename fails (here the target is a folder; a read-only cache fails the same way,
+    # but these tests may run as root): logged, nothing raised, no temporary file left
+    path.unlink()
+    (path / "busy").mkdir(parents=True)
+    model_cache.store_model(path, {"algo": "x"}, "offline model")
+    assert sorted(p.name for p in path.parent.iterdir()) == ["m.pkl"] and path.is_dir()
+    assert "cannot cache the offline model" in caplog.text
+
+
+def test_both_offline_models_share_one_cache_folder(table: ReferenceTable) -> None:
+    from genre_desktop.core import model_cache
+    from genre_desktop.core import offline_tagger as ot
+
+    assert om.cache_path(table).parent == model_cache.model_cache_dir()
+    assert ot._path(table, ot.DEFAULT_TAGGER_CANDIDATE, ()).parent == model_cache.model_cache_dir()

@@ -8,10 +8,6 @@ same training filter always give the same model; a trained model is pickled unde
 from __future__ import annotations
 
 import hashlib
-import logging
-import os
-import pickle
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -21,11 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from genre_desktop.core.model_cache import load_model, model_cache_dir, store_model
 from genre_desktop.core.reference import ReferenceTable, load_reference
-from genre_desktop.core.resources import cache_dir
 from genre_desktop.core.types import FEATURE_COLUMNS, GENRES
-
-log = logging.getLogger(__name__)
 
 # Bump whenever features, candidates or training change: old cache files are then ignored.
 MODEL_VERSION = 4
@@ -424,7 +418,7 @@ def cache_key(table: ReferenceTable, algo: str, skipped: Sequence[str]) -> str:
 def cache_path(table: ReferenceTable, algo: str = DEFAULT_ALGO,
                exclude: ExcludeSpec = None) -> Path:
     key = cache_key(table, algo, excluded_rows(table, exclude))
-    return cache_dir() / "offline_model" / f"{key}.pkl"
+    return model_cache_dir() / f"{key}.pkl"
 
 
 _MEMORY: dict[str, OfflineModel] = {}
@@ -433,31 +427,15 @@ _LOCK = threading.Lock()
 
 def _load_cached(path: Path, table: ReferenceTable, algo: str,
                  skipped: tuple[str, ...]) -> OfflineModel | None:
-    try:
-        with open(path, "rb") as fh:
-            model = pickle.load(fh)
-    except FileNotFoundError:
-        return None
-    except Exception as exc:  # a stale or damaged cache file is retrained, never fatal
-        log.warning("ignoring unreadable offline model cache %s: %s", path, exc)
-        return None
-    ok = (isinstance(model, OfflineModel) and model.table_digest == table.digest
-          and model.algo == algo and model.excluded == skipped)
-    return model if ok else None
+    def wanted(model: object) -> bool:
+        return (isinstance(model, OfflineModel) and model.table_digest == table.digest
+                and model.algo == algo and model.excluded == skipped)
+
+    return load_model(path, wanted, "offline model")
 
 
 def _store(path: Path, model: OfflineModel) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Write then rename: another process never sees half a file.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            pickle.dump(model, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
-    except OSError as exc:  # a read-only cache only costs a retrain next time
-        log.warning("cannot cache the offline model at %s: %s", path, exc)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    store_model(path, model, "offline model")
 
 
 def get_model(table: ReferenceTable | None = None, algo: str = DEFAULT_ALGO,

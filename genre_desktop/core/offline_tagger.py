@@ -14,10 +14,6 @@ and/or the 58 features of a reference built by `genre-desktop reference build`.
 from __future__ import annotations
 
 import hashlib
-import logging
-import os
-import pickle
-import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -27,12 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from genre_desktop.core.model_cache import load_model, model_cache_dir, store_model
 from genre_desktop.core.offline_model import engineer, rows_to_matrix
 from genre_desktop.core.reference import ReferenceTable, matching_rows
-from genre_desktop.core.resources import cache_dir
 from genre_desktop.core.types import GENRES
-
-log = logging.getLogger(__name__)
 
 TAGGER_MODEL_VERSION = 1
 # Inputs of each candidate: "emb" the 400 embedding values, "tags" the 100 tag probabilities
@@ -172,7 +166,7 @@ def _path(table: ReferenceTable, candidate: str, exclude: Sequence[str]) -> Path
     filt = hashlib.sha256("\n".join(exclude).encode()).hexdigest()[:12] if exclude else "all"
     key = (f"{table.digest[:16]}-tagger-{candidate}-v{TAGGER_MODEL_VERSION}"
            f"-sk{_sklearn_version()}-{filt}")
-    return cache_dir() / "offline_model" / f"{key}.pkl"
+    return model_cache_dir() / f"{key}.pkl"
 
 
 def get_tagger_model(table: ReferenceTable, candidate: str = DEFAULT_TAGGER_CANDIDATE,
@@ -194,27 +188,12 @@ def get_tagger_model(table: ReferenceTable, candidate: str = DEFAULT_TAGGER_CAND
 
 def _load(path: Path, table: ReferenceTable, candidate: str,
           exclude: tuple[str, ...]) -> TaggerModel | None:
-    try:
-        with open(path, "rb") as fh:
-            model = pickle.load(fh)
-    except FileNotFoundError:
-        return None
-    except Exception as exc:  # stale or damaged: retrained, never fatal
-        log.warning("ignoring unreadable tagger model cache %s: %s", path, exc)
-        return None
-    ok = (isinstance(model, TaggerModel) and model.table_digest == table.digest
-          and model.candidate == candidate and model.excluded == exclude)
-    return model if ok else None
+    def wanted(model: object) -> bool:
+        return (isinstance(model, TaggerModel) and model.table_digest == table.digest
+                and model.candidate == candidate and model.excluded == exclude)
+
+    return load_model(path, wanted, "tagger model")
 
 
 def _store(path: Path, model: TaggerModel) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            pickle.dump(model, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
-    except OSError as exc:  # a read-only cache only costs a retrain next time
-        log.warning("cannot cache the tagger model at %s: %s", path, exc)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    store_model(path, model, "tagger model")
