@@ -6,8 +6,9 @@
   inference profiles us./eu./apac./global. route to them (ListInferenceProfiles lists them).
 - Prompt caching: a `cachePoint` after a prefix of at least the model's minimum writes the cache
   on the first request and reads it afterwards (usage cacheWriteInputTokens/cacheReadInputTokens).
-- Structured output and parameters: outputConfig is refused by models without it, temperature
-  with topP by the Claude 4.5 models, as Bedrock does.
+- Structured output and parameters: outputConfig and strict tools are refused by models without
+  structured output, and checked (shape, schema subset) for those with it (bedrock_structured.py);
+  temperature with topP is refused by the Claude 4.5 models, as Bedrock does.
 Token counts are len(text) // 4, the same rule as the server's other answers.
 """
 
@@ -18,6 +19,8 @@ import threading
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
+
+from bedrock_structured import refuse_structured
 
 REGION = "us-east-1"
 EOL_TEXT = ("This model version has reached the end of its life. Please refer to the AWS "
@@ -149,9 +152,9 @@ class Catalog:
             return 404, "ResourceNotFoundException", EOL_TEXT
         if offer.profile_only and not via_profile:
             return 400, "ValidationException", on_demand_text(base)
-        if body.get("outputConfig") and not offer.structured:
-            return 400, "ValidationException", ("This model doesn't support the "
-                                                "outputConfig.textFormat field.")
+        structured = refuse_structured(body, offer.structured)  # tests/bedrock_structured.py
+        if structured is not None:
+            return structured
         inference = body.get("inferenceConfig") or {}
         if offer.temperature_xor_top_p and "temperature" in inference and "topP" in inference:
             return 400, "ValidationException", ("temperature and top_p cannot both be specified "

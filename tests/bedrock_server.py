@@ -39,6 +39,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 from bedrock_catalog import Catalog, StatusView
 from bedrock_sigv4 import verify_sigv4
+from bedrock_structured import shape_reply
 
 GENRES = ("blues", "classical", "country", "disco", "hiphop",
           "jazz", "metal", "pop", "reggae", "rock")
@@ -344,6 +345,10 @@ class BedrockServer:
             else:
                 reply = self.default(call)
                 reply.delay_s += self.delay_s
+                if reply.status == 200 and isinstance(reply.body, dict) \
+                        and "output" in reply.body:
+                    # constrained decoding: the answer follows the requested schema
+                    reply.body = shape_reply(call.body or {}, reply.body)
         elif call.operation == "list_models":
             reply = Reply(body=self.catalog.list_models())
         elif call.operation == "get_model":

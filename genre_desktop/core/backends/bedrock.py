@@ -32,6 +32,7 @@ from genre_desktop.core.backends.registry import ModelInfo, ModelRegistry, base_
 from genre_desktop.core.types import CancelFlag, Prediction, SetupError, SongError, SongFeatures
 
 USER_AGENT = "genre-desktop"
+ANSWER_TOOL = "genre_answer"  # the JSON-schema name and the strict answer tool's name
 _POLL_S = 0.05  # how often a waiting caller looks at the cancel flag
 
 
@@ -225,14 +226,14 @@ class BedrockBackend:
             request["system"] = blocks
         if self.config.structured and info.structured_output == "json_schema":
             request["outputConfig"] = {"textFormat": {"type": "json_schema", "structure": {
-                "jsonSchema": {"name": "genre_answer", "schema": json.dumps(answer_json_schema()),
+                "jsonSchema": {"name": ANSWER_TOOL, "schema": json.dumps(answer_json_schema()),
                                "description": "The genre classification of one song."}}}}
         elif self.config.structured and info.structured_output == "tool":
             request["toolConfig"] = {
-                "tools": [{"toolSpec": {"name": "genre_answer", "strict": True,
+                "tools": [{"toolSpec": {"name": ANSWER_TOOL, "strict": True,
                                         "description": "Record the genre classification.",
                                         "inputSchema": {"json": answer_json_schema()}}}],
-                "toolChoice": {"tool": {"name": "genre_answer"}}}
+                "toolChoice": {"tool": {"name": ANSWER_TOOL}}}
         return request
 
     # -- the call ------------------------------------------------------------------------
@@ -427,14 +428,18 @@ def request_estimate(request: dict[str, Any], max_tokens: int) -> int:
 
 
 def response_text(response: dict[str, Any]) -> str:
-    """All text blocks of the assistant message (Converse may split an answer into blocks);
-    a strict tool's input when the model answered through the answer tool."""
+    """The answer's text: the answer tool's input when the model called it (a strict tool's
+    input follows the schema; any text before the call is preamble, not the answer), else all
+    text blocks of the assistant message (Converse may split an answer into blocks)."""
     content = (response.get("output") or {}).get("message", {}).get("content") or []
+    uses = [b["toolUse"] for b in content
+            if isinstance(b, dict) and isinstance(b.get("toolUse"), dict)]
+    for use in uses:
+        if use.get("name") == ANSWER_TOOL:
+            return json.dumps(use.get("input") or {})
     text = "".join(b.get("text", "") for b in content if isinstance(b, dict))
-    if not text.strip():
-        for b in content:
-            if isinstance(b, dict) and isinstance(b.get("toolUse"), dict):
-                return json.dumps(b["toolUse"].get("input") or {})
+    if not text.strip() and uses:
+        return json.dumps(uses[0].get("input") or {})
     return text
 
 
