@@ -141,11 +141,11 @@ class MainWindow(QMainWindow):
         self.player.unload()
         self.browser.set_songs([])  # the old folder's songs go now, not when the scan ends
         self.results.clear()
-        self.last_summary = None
-        self.last_export = {}
+        self.last_summary, self.last_export = None, {}
         self._run_paths = []
         self.progress_label.setText("")
         self.folder = str(Path(folder).resolve())
+        self.tag_writer.follow_folder(self.folder)  # Edit > Undo: this folder's last tag write
         self.statusBar().showMessage(f"Reading {self.folder} ...")
         self._scan_token += 1
         token, path = self._scan_token, self.folder

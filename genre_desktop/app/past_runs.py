@@ -137,6 +137,7 @@ def _show(window: Any, run: Any, planned: list[str], results: list[Any], resume:
                            "error": f"{r.error.reason}: {r.error.message}" if r.error else ""}
     window.browser.model.update_rows(changes)
     window.results.add_results(results)
+    window.tag_writer.use_run(run.path, results)  # its Review tab, decisions and Edit > Undo
     window.results.songs_asked = len(planned)
     window.results.schedule_metrics(now=True)
     window.statusBar().showMessage(

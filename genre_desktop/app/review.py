@@ -4,7 +4,7 @@ Songs can be sorted by doubt (how close the runner-up came), so the doubtful one
 Decisions stay in memory, go into the run's journal when tags are written, and an accepted or
 corrected song becomes a row of the user's own reference (core.user_reference) on a worker.
 `install_review` adds the tab, Edit > Undo and the "Write tags" action to the main window, so
-the window's own code only calls it once.
+the window's own code only calls it once (and tells `window.tag_writer` of each folder opened).
 """
 
 from __future__ import annotations
@@ -141,6 +141,11 @@ class ReviewModel(QAbstractTableModel):
                 self.decisions[path] = Decision(decision, genre)
             row = self._index[path]
             self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+
+    def clear(self) -> None:
+        self.beginResetModel()
+        self._results, self._index, self.decisions = [], {}, {}
+        self.endResetModel()
 
     def results(self) -> list[SongResult]:
         return list(self._results)
@@ -304,7 +309,7 @@ class ReviewTab(QWidget):
 
 def install_review(window: Any) -> ReviewTab:
     """Add the Review tab, Edit > Undo and Classify > Write tags to the main window."""
-    from genre_desktop.app.tag_dialog import TagWriter
+    from genre_desktop.app.tag_writer import UNDO_IDLE, TagWriter
 
     tab = ReviewTab()
     window.results.addTab(tab, "Review")
@@ -319,7 +324,7 @@ def install_review(window: Any) -> ReviewTab:
         if run_id:
             from genre_desktop.core.store import runs_dir
 
-            writer.store_path = Path(runs_dir()) / f"{run_id}.sqlite"
+            writer.use_run(Path(runs_dir()) / f"{run_id}.sqlite")
 
     window.run_controller.events.connect(on_events)
     window.run_controller.finished.connect(on_finished)
@@ -333,7 +338,7 @@ def install_review(window: Any) -> ReviewTab:
         bar.insertMenu(after_file, edit_menu)  # File, Edit, ... as everywhere
     else:
         bar.addMenu(edit_menu)
-    window.undo_tags_action = QAction("&Undo tag write", window)
+    window.undo_tags_action = QAction(UNDO_IDLE, window)
     window.undo_tags_action.setShortcut(QKeySequence.StandardKey.Undo)
     window.undo_tags_action.setStatusTip("Put back the genre tags the last write replaced")
     window.undo_tags_action.triggered.connect(writer.undo_last)

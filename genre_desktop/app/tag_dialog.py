@@ -1,18 +1,16 @@
 """Write tags: the planned changes (file, old, new) first, then the write with progress and cancel.
 
 Planning reads every file's tags and hash, and writing replaces files, so both run on worker
-threads (core.tagging does the work); the window only shows what they report. `TagWriter`
-also runs Edit > Undo and hands reviewed songs to the user's reference (core.user_reference).
+threads (core.tagging does the work); the window only shows what they report. The main
+window's tag actions (Edit > Undo, learning from the review) are in app.tag_writer.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -224,7 +222,7 @@ class WriteTagsDialog(QDialog):
         self.cancel_button.setText("Close")
         problems = [f"{n}: {why}" for n, why in summary.skipped + summary.failed]
         verb = "Cancelled after" if summary.cancelled else "Wrote"
-        text = f"{verb} {summary.written} files. Edit > Undo tag write restores them."
+        text = f"{verb} {summary.written} files. Edit > Undo restores them."
         if problems:
             text += f" Skipped {len(problems)}: " + "; ".join(problems[:3])
         self.status.setText(text)
@@ -248,135 +246,3 @@ class WriteTagsDialog(QDialog):
             self.controller.cancel()
             self.controller.wait(30000)
         super().closeEvent(event)
-
-
-class TagWriter(QObject):
-    """What the main window's tag actions call; one dialog at a time."""
-
-    undone = Signal(object)
-    learned_signal = Signal(int)  # rows added to the user's reference by one review action
-
-    def __init__(self, window: Any, tab: Any) -> None:
-        super().__init__(window)
-        self.window, self.tab = window, tab
-        self.store_path: Path | None = None
-        self.dialog: WriteTagsDialog | None = None
-        self.learned = 0
-        self.retrained_model: str | None = None
-        self._pending: dict[str, tuple[Any, str]] = {}
-        self._learning = False
-        self._learn_timer = QTimer(self)
-        self._learn_timer.setSingleShot(True)
-        self._learn_timer.setInterval(1500)
-        self._learn_timer.timeout.connect(self._start_learning)
-
-    def _say(self, text: str) -> None:
-        self.window.statusBar().showMessage(text, 10000)
-
-    def open_dialog(self) -> None:
-        if self.store_path is None or not self.tab.model.results():
-            self._say("Classify some songs first: their genres are what gets written.")
-            return
-        self.dialog = WriteTagsDialog(self.window, self.tab.model.results(),
-                                      self.tab.model.decisions, self.store_path)
-        self.dialog.written.connect(self._written)
-        self.dialog.show()
-
-    def _written(self, summary: Any) -> None:
-        if summary.written:
-            self.window.undo_tags_action.setEnabled(True)
-        self._say(f"Wrote genre tags to {summary.written} files (Edit > Undo restores them).")
-
-    def undo_last(self) -> None:
-        store = self.store_path
-        if store is None:
-            return
-        self.window.undo_tags_action.setEnabled(False)
-        self._say("Restoring the tags of the last write …")
-
-        def run() -> tuple[Any, bool]:
-            from genre_desktop.core.tag_journal import TagJournal
-            from genre_desktop.core.tagging import recover, tag_lock, undo
-
-            with TagJournal(store) as journal, tag_lock(store):
-                recover(journal)
-                summary = undo(journal, batch=journal.last_batch_with_writes())
-                return summary, journal.last_batch_with_writes() is not None
-
-        run_task(run, self._undone, lambda text: self._say(f"Undo failed: {text}"))
-
-    def _undone(self, outcome: tuple[Any, bool]) -> None:
-        summary, more = outcome
-        self.window.undo_tags_action.setEnabled(more)
-        text = f"Restored the old tags of {summary.written} files."
-        if summary.skipped:
-            text += " Skipped: " + "; ".join(f"{n}: {w}" for n, w in summary.skipped[:3])
-        self._say(text)
-        self.undone.emit(summary)
-
-    def learn(self, pairs: list[Any]) -> None:
-        """Reviewed songs become rows of the user's own reference, then the offline model is
-        refitted on it, in a child process (training holds the GIL for 100-500 ms at a time,
-        which would stall the window). Review clicks in quick succession go in one job."""
-        for result, decision in pairs:
-            genre = (decision.genre if decision.decision == "corrected"
-                     else result.prediction.predicted_genre)
-            self._pending[result.path] = (result, genre)
-        self._learn_timer.start()
-
-    def forget(self, results: list[Any]) -> None:
-        """Rejected songs leave the user's reference (if an earlier accept put them there)."""
-        for r in results:
-            self._pending.pop(r.path, None)
-        hashes = [r.content_hash or r.path for r in results]
-
-        def run() -> int:
-            from genre_desktop.core.user_reference import forget
-
-            return forget(hashes)
-
-        run_task(run, None, lambda text: self._say(f"Could not update your reference: {text}"))
-
-    def _start_learning(self) -> None:
-        if self._learning or not self._pending:
-            return
-        payload, self._pending = list(self._pending.values()), {}
-        self._learning = True
-        environ = dict(os.environ)
-
-        def done(outcome: tuple[int, str | None]) -> None:
-            self._learning = False
-            added, model = outcome
-            self.learned += added
-            self.retrained_model = model or self.retrained_model
-            self.learned_signal.emit(added)
-            if self._pending:
-                self._learn_timer.start()
-
-        def failed(text: str) -> None:
-            self._learning = False
-            self._say(f"Could not add to your reference: {text}")
-
-        run_task(lambda: learn_in_child(payload, environ), done, failed)
-
-
-def _learn_child(payload: list[Any], environ: dict[str, str]) -> tuple[int, str | None]:
-    os.environ.clear()
-    os.environ.update(environ)  # user folders as the window has them
-    if hasattr(os, "nice"):
-        with contextlib.suppress(OSError):
-            os.nice(10)
-    from genre_desktop.core.user_reference import learn_from_review, retrain
-
-    added = learn_from_review(payload)
-    return added, (retrain() if added else None)
-
-
-def learn_in_child(payload: list[Any], environ: dict[str, str]) -> tuple[int, str | None]:
-    """Blocking (a worker thread): add the rows and retrain in a child process."""
-    from concurrent.futures import ProcessPoolExecutor
-
-    from genre_desktop.app.run_process import _context
-
-    with ProcessPoolExecutor(max_workers=1, mp_context=_context()) as pool:
-        return pool.submit(_learn_child, payload, environ).result()

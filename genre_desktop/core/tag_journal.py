@@ -166,6 +166,12 @@ class TagJournal:
         rows = self._all("SELECT MAX(batch) FROM tag_journal WHERE state = 'written'")
         return rows[0][0] if rows and rows[0][0] is not None else None
 
+    def last_write(self) -> tuple[int, int, float] | None:
+        """(batch, files still written, when) of the newest batch with writes not undone."""
+        rows = self._all("SELECT batch, COUNT(*), MAX(at) FROM tag_journal WHERE state ="
+                         " 'written' GROUP BY batch ORDER BY batch DESC LIMIT 1")
+        return (int(rows[0][0]), int(rows[0][1]), float(rows[0][2])) if rows else None
+
     # -- review decisions ----------------------------------------------------------------------
     def set_decision(self, path: str, decision: str | None, genre: str | None = None) -> None:
         if decision is None:

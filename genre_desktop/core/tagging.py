@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -303,3 +304,41 @@ def undo(journal: TagJournal, *, batch: int | None = None, progress: Progress | 
     if progress is not None and not summary.cancelled:
         progress(len(entries), len(entries), "")
     return summary
+
+
+@dataclass(frozen=True)
+class UndoStep:
+    """What Edit > Undo would undo: the newest write batch of a run that is not undone yet."""
+
+    store_path: Path
+    batch: int
+    files: int
+    at: float
+
+    @property
+    def label(self) -> str:
+        return f"Undo writing genres to {self.files} file{'s' if self.files != 1 else ''}"
+
+
+def undo_step(store_path: str | Path) -> UndoStep | None:
+    """Read from the run's journal, so it outlives the process that wrote the tags."""
+    with TagJournal(store_path) as journal:
+        last = journal.last_write()
+    return None if last is None else UndoStep(Path(store_path), *last)
+
+
+def tag_run_for_folder(folder: str | Path) -> Path | None:
+    """The run of `folder` whose tags were written last and not undone (what Undo means after
+    a restart), else the folder's newest run; None when it has no run."""
+    from genre_desktop.core.runs import past_runs
+
+    runs = past_runs(folder)  # newest first
+    steps = []
+    for run in runs:
+        with contextlib.suppress(sqlite3.Error, OSError):  # a damaged store: nothing to undo
+            step = undo_step(run.path)
+            if step is not None:
+                steps.append(step)
+    if steps:
+        return max(steps, key=lambda s: s.at).store_path
+    return Path(runs[0].path) if runs else None
