@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from genre_desktop import __version__
 
 COMMANDS: tuple[str, ...] = (
-    "features", "classify", "check", "models", "download", "cache", "tag", "untag",
-    "reference",
+    "features", "classify", "check", "models", "download", "cache", "review", "tag",
+    "untag", "reference",
 )
 
 

@@ -24,7 +24,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "FLAC, Ogg Vorbis, Opus, M4A, WAV and AIFF. Prints the plan (file, old genres, new "
         "genres), then writes it. Every write is journalled in the run store first, so "
         "'genre-desktop untag RUN_ID' restores the old tags and a stopped batch resumes when "
-        "run again. Files changed since they were analysed, or read-only, are skipped. Defaults "
+        "run again. Files changed since they were analysed, or read-only, are skipped; the "
+        "decisions of 'genre-desktop review RUN_ID' are followed. Defaults "
         "come from the tag_* settings in settings.toml.",
     )
     p.add_argument("run", metavar="RUN_ID", help="a run id (see classify --list-runs)")
@@ -41,6 +42,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="the GTZAN labels, the audio tagger's genre tags, or both")
     p.add_argument("--skip-tagged", action="store_true", default=None,
                    help="leave files an earlier tag of this run already wrote")
+    p.add_argument("--only-reviewed", action="store_true",
+                   help="tag only the songs 'genre-desktop review' accepted or corrected")
     p.add_argument("--all", action="store_true",
                    help="list the files left alone too (default: only the first 20)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -97,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
 def _plan_and_write(store: Any, journal: Any, policy: Any, args: argparse.Namespace,
                     plan_tags: Any, write_plan: Any) -> int:
     results = store.results()
-    plan = plan_tags(results, journal, policy)
+    plan = plan_tags(results, journal, policy, only_reviewed=args.only_reviewed)
     print(f"Run {store.run_id}: {len(results)} songs; mode {policy.mode}, at most "
           f"{policy.max_genres} genre(s), minimum confidence {policy.min_confidence:.2f}")
     print_plan(plan, show_all=args.all)

@@ -181,3 +181,13 @@ def merge_genres(old: Sequence[str], new: Sequence[str], mode: str) -> list[str]
     else:
         result = list(new)
     return None if list(result) == list(old) else result
+
+
+def doubt(prediction: Prediction | None) -> float:
+    """1 - (top probability - runner-up's): 1 when two genres tie, 0 when one is certain; how
+    the review sorts the songs the model hesitated on first."""
+    if prediction is None:
+        return 1.0
+    second = max((float(c) for g, c in prediction.alternative_genres
+                  if g != prediction.predicted_genre), default=0.0)
+    return max(0.0, min(1.0, 1.0 - (float(prediction.confidence) - second)))
