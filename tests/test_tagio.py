@@ -68,14 +68,14 @@ def test_write_read_back_and_undo(fmt: str, originals: dict[str, Path], tmp_path
     assert ffprobe_genre(path) == ([] if fmt == "wav" else ["Old"])
 
 
-def test_mutagen_lists_every_value_of_id3v24_and_vorbis(originals: dict[str, Path],
+def test_mutagen_lists_every_value_of_every_multi_value_format(originals: dict[str, Path],
                                                         tmp_path: Path) -> None:
-    for fmt in ("mp3v24", "flac", "opus", "m4a", "aiff"):
+    for fmt in ("mp3v24", "flac", "ogg", "opus", "m4a", "wav", "aiff"):
         path = tmp_path / originals[fmt].name
         path.write_bytes(originals[fmt].read_bytes())
         tagio.write_genres(path, ["Jazz", "Blues", "Soul"])
         audio = mutagen.File(path)
-        if fmt in ("mp3v24", "aiff"):
+        if fmt in ("mp3v24", "wav", "aiff"):  # WAV and AIFF: ID3v2.4 in their ID3 chunk
             assert audio.tags["TCON"].text == ["Jazz", "Blues", "Soul"]
         elif fmt == "m4a":
             assert audio.tags["\xa9gen"] == ["Jazz", "Blues", "Soul"]
