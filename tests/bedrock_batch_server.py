@@ -13,8 +13,10 @@ reads the JSONL input from S3, answers each record with the server's Converse be
 writes `{output}/{jobId}/{input}.out` in shuffled order plus `manifest.json.out`.
 
 Scripting: `hold.set()` keeps jobs in InProgress until `hold.clear()`; `fail_records` (record
-ids) or `fail_every` make single records errors; `fail_job = "message"` fails the whole job in
-Validating; `min_records` is the model's minimum (jobs below it fail validation, as on AWS).
+ids) or `fail_every` make single records errors; `refuse_creates` (1 = the first create) answers
+those creates ServiceQuotaExceededException; `fail_job = "message"` fails the whole job in
+Validating; `min_records` is the model's minimum and `max_records` / `max_input_bytes` its
+per-job maximum and input file size (jobs outside them fail validation, as on AWS).
 
 The moto S3 server: `start_s3_server()` (ThreadedMotoServer on 127.0.0.1, a free port), used by
 the session fixture `s3_server`.
@@ -109,7 +111,10 @@ class BatchControlPlane:
         self.fail_every = 0
         self.fail_job: str | None = None
         self.min_records = 100
+        self.max_records = 50_000  # "Records per batch inference job" (registry.ModelInfo)
+        self.max_input_bytes = 1000 * 1_000_000  # "Batch inference input file size": 1 GB
         self.duplicate_first = False  # write the first output line twice
+        self.refuse_creates: set[int] = set()  # these creates (1 = the first) are refused
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
@@ -170,6 +175,10 @@ class BatchControlPlane:
 
     def _create(self, body: dict[str, Any]) -> Reply:
         self.creates.append(body)
+        if len(self.creates) in self.refuse_creates:  # e.g. too many jobs at once (a 400)
+            return Reply(400, {"message": "The number of concurrent batch inference jobs "
+                                          "exceeds the quota for this account."},
+                         {"x-amzn-ErrorType": "ServiceQuotaExceededException"})
         missing = [k for k in ("jobName", "roleArn", "modelId", "inputDataConfig",
                                "outputDataConfig") if k not in body]
         if missing:
@@ -227,8 +236,8 @@ class BatchControlPlane:
     def _drive(self, job: Job) -> None:
         try:
             bucket, key = _split(job.input_uri)
-            lines = [x for x in self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-                     .decode().splitlines() if x.strip()]
+            raw = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            lines = [x for x in raw.decode().splitlines() if x.strip()]
         except Exception as exc:  # a missing input is the job's failure, as on AWS
             with self._lock:
                 self._set(job, "Failed", f"Cannot read the input: {type(exc).__name__}")
@@ -236,9 +245,17 @@ class BatchControlPlane:
         job.total = len(lines)
         if not self._advance(job, "Validating"):
             return self._finish_stopped(job, [])
-        if self.fail_job or len(lines) < self.min_records:
-            reason = self.fail_job or (f"The number of records ({len(lines)}) is below the "
-                                       f"minimum of {self.min_records} for this model.")
+        reason = self.fail_job
+        if len(lines) < self.min_records:
+            reason = (f"The number of records ({len(lines)}) is below the minimum of "
+                      f"{self.min_records} for this model.")
+        elif len(lines) > self.max_records:
+            reason = (f"The number of records ({len(lines)}) exceeds the maximum of "
+                      f"{self.max_records} records per batch inference job for this model.")
+        elif len(raw) > self.max_input_bytes:
+            reason = (f"The input file ({len(raw)} bytes) exceeds the maximum input file size "
+                      f"of {self.max_input_bytes} bytes.")
+        if reason:
             with self._lock:
                 self._set(job, "Failed", reason)
             return

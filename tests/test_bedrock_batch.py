@@ -349,3 +349,102 @@ def test_tag_writing_skips_a_file_changed_after_the_batch_analysis(batch, bedroc
     assert "Plan: 99 files to write" in tag.stdout
     assert read_tags(changed).genres == ()
     assert read_tags(kept).genres != ()
+
+
+def _jobs_table(db: Path) -> list[tuple[int, str | None, str, int]]:
+    con = sqlite3.connect(db)
+    try:
+        return con.execute("SELECT b.number, b.job_arn, b.status, COUNT(r.record_id) FROM"
+                           " batch_jobs b JOIN batch_records r ON r.job = b.number"
+                           " GROUP BY b.number ORDER BY b.number").fetchall()
+    finally:
+        con.close()
+
+
+def test_a_run_above_the_per_job_maximum_is_split_into_jobs(batch, bedrock_server, tmp_path):
+    """120 songs and a per-job maximum of 50 records (a models.toml quota, enforced by the
+    server as Bedrock does): three jobs of 40, all recorded at once, a refused create sent
+    again on resume, the CLI killed while all three run, each record joined exactly once."""
+    from genre_desktop.core.resources import config_dir
+
+    config_dir().mkdir(parents=True, exist_ok=True)
+    (config_dir() / "models.toml").write_text(
+        f'[models."{MODEL}"]\nbatch_max_records = 50\nbatch_min_records = 10\n')
+    batch.max_records, batch.min_records = 50, 10
+    batch.duplicate_first = True  # each job's output repeats one line
+    songs = tmp_path / "songs"
+    paths = make_songs(songs, per_genre=12)
+    out = tmp_path / "out"
+    data = Path(os.environ["GENRE_DESKTOP_DATA_DIR"])
+    batch.hold.set()
+    batch.refuse_creates = {2}  # the second job's create is refused (too many jobs at once)
+    first = classify(*batch_args(songs, batch), out=out)
+    assert first.returncode == 2, first.stdout + first.stderr
+    assert "3 jobs of 40, 40, 40 records" in first.stdout
+    assert "ServiceQuotaExceededException" in first.stderr
+    run_id = first.stdout.split("batch run ", 1)[1].split(":", 1)[0]
+    db = run_file(data)
+    table = _jobs_table(db)
+    assert [(n, count) for n, _, _, count in table] == [(1, 40), (2, 40), (3, 40)]
+    assert table[0][1] is not None and table[1][1] is None and table[2][1] is None
+    assert len(batch.jobs) == 1
+
+    # The next session creates the two missing jobs at once and is killed while they run.
+    cmd = [sys.executable, "-m", "genre_desktop", "classify", "--no-progress", "--out",
+           str(out), "--resume", run_id, "--poll-seconds", "0.1"]
+    second = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              env=os.environ, start_new_session=True)
+    try:
+        end = time.monotonic() + 240
+        while time.monotonic() < end and not (
+                len(batch.jobs) == 3 and all(j.status == "InProgress"
+                                             for j in batch.jobs.values())):
+            time.sleep(0.1)
+    finally:
+        os.killpg(second.pid, signal.SIGKILL)
+        second.communicate(timeout=30)
+    assert len(batch.jobs) == 3 and len(batch.creates) == 4
+    assert all(arn is not None for _, arn, _, _ in _jobs_table(db))
+
+    batch.hold.clear()  # the jobs finish while no CLI runs
+    for index in range(3):
+        batch.wait_for("Completed", index=index)
+    third = classify("--resume", run_id, "--poll-seconds", "0.1", out=out)
+    assert third.returncode == 0, third.stdout + third.stderr
+    assert third.stdout.count("Following batch job") == 3
+    assert "Joined 120 record(s) of 3 batch jobs" in third.stdout
+    assert "120 classified, 0 failed, 0 missing" in third.stdout
+    assert "Skipped 3 repeated" in third.stdout
+    assert len(batch.creates) == 4  # followed, never submitted again
+    assert sorted(j.total for j in batch.jobs.values()) == [40, 40, 40]
+    recs = records_table(db)
+    assert len(recs) == 120 and len({rid for rid, _, _ in recs}) == 120
+    assert sorted(p for _, p, _ in recs) == sorted(str(p) for p in paths)
+    assert all(joined == 1 for _, _, joined in recs)
+    tagged = json.loads((out / "bedrock_results" / "tagged_songs.json").read_text())
+    assert sorted(t["file"] for t in tagged) == sorted(p.name for p in paths)
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT COUNT(*), COUNT(DISTINCT path) FROM results").fetchone() == (
+        120, 120)
+    con.close()
+
+
+def test_split_records_keeps_each_job_within_the_record_and_size_quotas():
+    from genre_desktop.core.backends.bedrock_batch import (
+        BatchConfig,
+        BatchError,
+        Record,
+        split_records,
+    )
+
+    recs = [Record(f"R{i:010d}", f"/m/{i}.wav", {"messages": [{"text": "x" * 1000}]}, "p")
+            for i in range(250)]
+    size = recs[0].size()
+    config = BatchConfig("s3://b/p", ROLE, min_records=10, max_records=100,
+                         max_input_bytes=60 * size)
+    chunks = split_records(recs, config)  # the file size binds: 5 jobs, not 3
+    assert [len(c) for c in chunks] == [50] * 5
+    assert [r for c in chunks for r in c] == recs
+    assert [len(c) for c in split_records(recs[:90], config)] == [45, 45]  # even, not 60+30
+    with pytest.raises(BatchError, match="cannot be split"):  # 2 x 75 < the minimum of 100
+        split_records(recs[:150], BatchConfig("s3://b/p", ROLE, max_records=100))

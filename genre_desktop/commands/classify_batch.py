@@ -31,9 +31,10 @@ def open_job_blocks_on_demand(prepared: Any) -> str:
     if not has_batch_jobs(prepared.store.path):
         return ""
     with BatchJobs(prepared.store.path) as jobs:
-        job = jobs.open_job()
-    if job is None or job.finished:
+        live = [j for j in jobs.open_jobs() if not j.finished]
+    if not live:
         return ""
+    job = live[0]
     return (f"batch job {job.job_name} is still {job.status}; resume without --on-demand / "
             f"--retry-failed to follow it (Ctrl+C stops it), then retry on demand.")
 
@@ -75,25 +76,29 @@ def run_batch(prepared: Any, args: argparse.Namespace) -> int:
     job, joined = outcome.job, outcome.joined
     if job is None or joined is None:  # nothing left to submit, or cancelled before it
         return _report(prepared, cancelled=outcome.summary.cancelled)
-    print(f"Joined {joined.joined + joined.failed + joined.missing} record(s) of batch job "
-          f"{job.job_name} ({job.status}): {joined.joined} classified, {joined.failed} "
-          f"failed, {joined.missing} missing; actual cost ${joined.cost_usd:.4f} "
-          f"(estimated ${job.estimate_usd:.4f}); {joined.input_tokens:,} input and "
-          f"{joined.output_tokens:,} output tokens.", flush=True)
+    states = ", ".join(f"{j.job_name} {j.status}" for j in outcome.jobs)
+    which = (f"batch job {job.job_name} ({job.status})" if len(outcome.jobs) == 1 else
+             f"{len(outcome.jobs)} batch jobs ({states})")
+    estimated = sum(j.estimate_usd for j in outcome.jobs)
+    print(f"Joined {joined.joined + joined.failed + joined.missing} record(s) of {which}: "
+          f"{joined.joined} classified, {joined.failed} failed, {joined.missing} missing; "
+          f"actual cost ${joined.cost_usd:.4f} (estimated ${estimated:.4f}); "
+          f"{joined.input_tokens:,} input and {joined.output_tokens:,} output tokens.",
+          flush=True)
     if joined.duplicates or joined.unknown:
         print(f"Skipped {joined.duplicates} repeated and {joined.unknown} unknown output "
               f"line(s).", flush=True)
-    code = _report(prepared, cancelled=job.status == "Stopped")
+    code = _report(prepared, cancelled=outcome.stopped)
     if joined.failed or joined.missing:
         print(f"{joined.failed + joined.missing} song(s) failed inside the job; classify "
               f"them on demand with: genre-desktop classify --resume {store.run_id} "
               f"--retry-failed", flush=True)
-    if job.status in ("Failed", "Expired"):
-        print(f"The batch job {job.status.lower()}: {job.message or 'no reason given'}. "
-              f"--resume {store.run_id} submits the songs without a result again; "
-              f"--resume {store.run_id} --on-demand classifies them now.", file=sys.stderr)
-        return EXIT_FAILED
-    return code
+    for bad in outcome.failed:
+        print(f"The batch job {bad.job_name} {bad.status.lower()}: "
+              f"{bad.message or 'no reason given'}. --resume {store.run_id} submits the songs "
+              f"without a result again; --resume {store.run_id} --on-demand classifies them "
+              f"now.", file=sys.stderr)
+    return EXIT_FAILED if outcome.failed else code
 
 
 def _report(prepared: Any, *, cancelled: bool) -> int:

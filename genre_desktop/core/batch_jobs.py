@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS batch_jobs (
@@ -82,21 +83,30 @@ class BatchJobs:
                 output_uri: str, estimate_usd: float,
                 records: Iterable[tuple[str, str, str]]) -> BatchJob:
         """Record a job about to be created and its (record_id, path, prompt) rows, at once."""
+        return self.add_jobs([dict(job_name=job_name, token=token, model_id=model_id,
+                                   input_uri=input_uri, output_uri=output_uri,
+                                   estimate_usd=estimate_usd, records=records)])[0]
+
+    def add_jobs(self, specs: Sequence[dict[str, Any]]) -> list[BatchJob]:
+        """Record the jobs of one submission (a run split into several) in one transaction:
+        after a crash either all of them are in the run file or none is."""
         now = time.time()
+        numbers = []
         with self._db:
             self._db.execute("BEGIN")
-            cur = self._db.execute(
-                "INSERT INTO batch_jobs(job_name, token, model_id, input_uri, output_uri, status,"
-                " estimate_usd, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                (job_name, token, model_id, input_uri, output_uri, PREPARING, estimate_usd, now,
-                 now))
-            number = int(cur.lastrowid or 0)
-            self._db.executemany(
-                "INSERT INTO batch_records(record_id, job, path, prompt) VALUES (?,?,?,?)",
-                [(rid, number, path, prompt) for rid, path, prompt in records])
-        job = self.job(number)
-        assert job is not None
-        return job
+            for spec in specs:
+                cur = self._db.execute(
+                    "INSERT INTO batch_jobs(job_name, token, model_id, input_uri, output_uri,"
+                    " status, estimate_usd, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                    (spec["job_name"], spec["token"], spec["model_id"], spec["input_uri"],
+                     spec["output_uri"], PREPARING, spec["estimate_usd"], now, now))
+                number = int(cur.lastrowid or 0)
+                numbers.append(number)
+                self._db.executemany(
+                    "INSERT INTO batch_records(record_id, job, path, prompt) VALUES (?,?,?,?)",
+                    [(rid, number, path, prompt) for rid, path, prompt in spec["records"]])
+        jobs = [self.job(n) for n in numbers]
+        return [j for j in jobs if j is not None]
 
     def set_arn(self, number: int, job_arn: str, status: str = "Submitted") -> None:
         self._db.execute("UPDATE batch_jobs SET job_arn = ?, status = ?, updated_at = ?"
@@ -120,6 +130,10 @@ class BatchJobs:
         """The job to carry on with: the latest one whose results are not yet joined."""
         rows = self._jobs("WHERE joined = 0 ORDER BY number DESC LIMIT 1", ())
         return rows[0] if rows else None
+
+    def open_jobs(self) -> list[BatchJob]:
+        """Every job whose results are not yet joined (a split run has several), in order."""
+        return self._jobs("WHERE joined = 0 ORDER BY number", ())
 
     def _jobs(self, where: str, params: tuple[object, ...]) -> list[BatchJob]:
         rows = self._db.execute(

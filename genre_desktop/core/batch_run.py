@@ -2,16 +2,17 @@
 
 `run_batch_job` is Orange-style like `pipeline.run_pipeline`: songs, backend, store, settings,
 a progress callback (PipelineProgress events, one per joined song) and a cancel flag (stops
-the job). It picks up the run's open job when there is one (after a restart), else extracts the
-features of the songs without a result, builds the records, estimates the cost, submits, waits
-and joins. `say` gets one line per step for people (status changes, estimate, counts).
+the jobs). It picks up the run's open jobs when there are any (after a restart), else extracts
+the features of the songs without a result, builds the records, estimates the cost, splits them
+into jobs within the model's per-job quotas, submits, waits and joins each job as it finishes.
+`say` gets one line per step for people (status changes, estimate, counts).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from genre_desktop.core.backends.bedrock import BedrockBackend
@@ -23,6 +24,8 @@ from genre_desktop.core.backends.bedrock_batch import (
     TooFewRecords,
     build_records,
     estimate_cost,
+    record_id,
+    split_records,
 )
 from genre_desktop.core.batch_jobs import BatchJob, BatchJobs
 from genre_desktop.core.pipeline import PipelineProgress, PipelineSummary, _Tally
@@ -37,8 +40,17 @@ from genre_desktop.core.types import CancelFlag, SongError, SongFeatures
 @dataclass
 class BatchOutcome:
     summary: PipelineSummary
-    job: BatchJob | None = None  # None: nothing was left to submit, or cancelled before
-    joined: JoinSummary | None = None
+    job: BatchJob | None = None  # the last job; None: nothing was left to submit
+    joined: JoinSummary | None = None  # all the jobs of this session together
+    jobs: list[BatchJob] = field(default_factory=list)  # every job this session followed
+
+    @property
+    def stopped(self) -> bool:
+        return any(j.status == "Stopped" for j in self.jobs)
+
+    @property
+    def failed(self) -> list[BatchJob]:
+        return [j for j in self.jobs if j.status in ("Failed", "Expired")]
 
 
 def run_batch_job(songs: Sequence[Song], backend: Any, store: RunStore, settings: Settings, *,
@@ -51,7 +63,8 @@ def run_batch_job(songs: Sequence[Song], backend: Any, store: RunStore, settings
     if not settings.batch_s3 or not settings.batch_role_arn:
         raise BatchError("A batch job needs an S3 location and a service role ARN.")
     started_at, t0 = time.time(), time.perf_counter()
-    config = BatchConfig(settings.batch_s3, settings.batch_role_arn, poll_s=settings.batch_poll_s)
+    config = BatchConfig.for_model(settings.batch_s3, settings.batch_role_arn, backend.info,
+                                   poll_s=settings.batch_poll_s)
     planned = {s.path for s in songs}
     tally = _Tally(len(songs))
     for r in store.results():
@@ -78,25 +91,32 @@ def run_batch_job(songs: Sequence[Song], backend: Any, store: RunStore, settings
     try:
         with BatchJobs(store.path) as jobs:
             runner = BatchRunner(backend, store, jobs, config, say=say)
-            job = jobs.open_job()
-            if job is None:
-                job = _submit(songs, backend, store, settings, runner, keep, cancel, say,
-                              use_cache)
-            elif job.job_arn is not None:
-                say(f"Following batch job {job.job_name} ({job.job_arn}).")
-            if job is not None:
-                outcome.job = job
+            todo = jobs.open_jobs()
+            if not todo:
+                todo = _submit(songs, backend, store, settings, runner, keep, cancel, say,
+                               use_cache)
+            else:
+                for job in todo:
+                    if job.job_arn is not None:
+                        say(f"Following batch job {job.job_name} ({job.job_arn}).")
 
-                def status(line: str) -> None:
-                    say(line)
-                    emit("running", None, line.split(": ", 1)[-1].split(" (", 1)[0])
+            def status(line: str) -> None:
+                say(line)
+                emit("running", None, line.split(": ", 1)[-1].split(" (", 1)[0])
 
+            # Every job is created before any is waited for (a create lost in a crash or
+            # refused is sent again here, with its token); then one job after the other: they
+            # run side by side at Bedrock, so the later ones are usually done by the time
+            # they are asked, and a cancel stops each in turn.
+            todo = [runner.create(j) if j.job_arn is None else j for j in todo]
+            for job in todo:
                 runner.say = status
                 job = runner.wait(job, cancel)
                 runner.say = say
                 before = {r.path for r in store.results()}
-                outcome.joined = runner.join(job)
+                outcome.joined = _add(outcome.joined, runner.join(job))
                 outcome.job = job
+                outcome.jobs.append(job)
                 for r in store.results():  # the songs this join stored, as progress events
                     if r.path not in before and r.path in planned:
                         tally.add(r)
@@ -105,8 +125,8 @@ def run_batch_job(songs: Sequence[Song], backend: Any, store: RunStore, settings
     finally:
         summary.elapsed_s = time.perf_counter() - t0
         summary.done, summary.errors = tally.done, tally.errors
-        summary.cancelled = (outcome.job is not None and outcome.job.status == "Stopped") or (
-            outcome.job is None and cancel is not None and cancel.is_set())
+        summary.cancelled = outcome.stopped or (
+            not outcome.jobs and cancel is not None and cancel.is_set())
         store.add_session(started_at, summary.elapsed_s, len(summary.results),
                           summary.cancelled)
     emit("cancelled" if summary.cancelled else "finished", None,
@@ -114,31 +134,49 @@ def run_batch_job(songs: Sequence[Song], backend: Any, store: RunStore, settings
     return outcome
 
 
+def _add(total: JoinSummary | None, part: JoinSummary) -> JoinSummary:
+    if total is None:
+        return part
+    return JoinSummary(
+        total.joined + part.joined, total.failed + part.failed, total.missing + part.missing,
+        total.duplicates + part.duplicates, total.unknown + part.unknown,
+        total.cost_usd + part.cost_usd, total.input_tokens + part.input_tokens,
+        total.output_tokens + part.output_tokens, total.failed_paths + part.failed_paths)
+
+
 def _submit(songs: Sequence[Song], backend: BedrockBackend, store: RunStore,
             settings: Settings, runner: BatchRunner, keep: Callable[[SongResult], None],
             cancel: CancelFlag | None, say: Callable[[str], None],
-            use_cache: bool) -> BatchJob | None:
-    """Features, prompts, estimate, upload and create; None when no song is left to do."""
+            use_cache: bool) -> list[BatchJob]:
+    """Features, prompts, estimate, upload and create; [] when no song is left to do."""
     done = store.finished_paths(include_errors=True)
     todo = [s for s in songs if s.path not in done]
     if not todo:
-        return None
+        return []
     if len(todo) < runner.config.min_records:  # said before minutes of feature extraction
         raise TooFewRecords(len(todo), runner.config.min_records)
     say(f"Extracting the features of {len(todo)} songs...")
     items = _features(todo, settings, keep, cancel, use_cache)
     _record_analysed(store, items)
     if cancel is not None and cancel.is_set():
-        return None
+        return []
     number = runner.next_job_number()
-    records, failed = build_records(backend, items, number)
+    probe, failed = build_records(backend, items, number)
     for result in failed:
         keep(result)
-    if len(records) < runner.config.min_records:
-        raise TooFewRecords(len(records), runner.config.min_records)
-    estimate = estimate_cost(backend, records)
+    if len(probe) < runner.config.min_records:
+        raise TooFewRecords(len(probe), runner.config.min_records)
+    chunks = split_records(probe, runner.config)
+    if len(chunks) > 1:  # each job numbers its own records (the job is part of the id)
+        chunks = [[replace(r, record_id=record_id(number + i, j)) for j, r in enumerate(c)]
+                  for i, c in enumerate(chunks)]
+        say(f"{len(probe)} records are more than one batch job takes "
+            f"({runner.config.max_records} records, {runner.config.max_input_bytes:,} bytes): "
+            f"{len(chunks)} jobs of {', '.join(str(len(c)) for c in chunks)} records.")
+    estimates = [estimate_cost(backend, chunk) for chunk in chunks]
+    estimate = estimate_cost(backend, probe)
     say(f"Estimated cost: {estimate.describe()}")
-    return runner.submit(records, estimate, number)
+    return runner.submit_all(chunks, estimates, number)
 
 
 def _record_analysed(store: RunStore, items: list[tuple[Song, SongFeatures]]) -> None:

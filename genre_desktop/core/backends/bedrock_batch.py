@@ -27,6 +27,9 @@ Facts checked 2026-12-01:
   Lower Cost", 2026-03-14, and awsnegotiations.com "Bedrock On-Demand vs Batch Pricing").
 - Minimum records per job: a per-model quota ("Minimum number of records per batch inference
   job for {Model}", docs.aws.amazon.com/bedrock/latest/userguide/quotas.html), commonly 100.
+- Maximum records per job and input file size: per-model quotas, in the registry
+  (ModelInfo.batch_max_records, batch_max_input_mb, dated and sourced there). A run with more
+  records is split into several jobs (`split_records`), each with one input file.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +52,8 @@ from genre_desktop.core.types import CancelFlag, SongError, SongFeatures
 
 BATCH_PRICE_FACTOR = 0.5  # batch = half the on-demand token price (sources above, 2026-12-01)
 MIN_RECORDS = 100  # Bedrock's usual minimum records per job (quotas page above)
+MAX_RECORDS = 50_000  # "Records per batch inference job" (registry.ModelInfo, 2026-12-04)
+MAX_INPUT_BYTES = 1000 * 1_000_000  # "Batch inference input file size (in GB)": 1
 ANSWER_TOKENS = 350  # a typical strict-JSON answer, for the estimate before any is known
 INPUT_FILE = "records.jsonl"
 
@@ -71,6 +77,15 @@ class BatchConfig:
     poll_s: float = 30.0  # first wait between status checks; grows while nothing changes
     poll_max_s: float = 300.0
     min_records: int = MIN_RECORDS
+    max_records: int = MAX_RECORDS  # per job; more records are split into several jobs
+    max_input_bytes: int = MAX_INPUT_BYTES  # per job (its one JSONL input file)
+
+    @classmethod
+    def for_model(cls, s3_uri: str, role_arn: str, info: Any, **kw: Any) -> BatchConfig:
+        """The job limits of a model from the registry (its quotas, or a models.toml value)."""
+        return cls(s3_uri, role_arn, min_records=info.batch_min_records,
+                   max_records=info.batch_max_records,
+                   max_input_bytes=info.batch_max_input_mb * 1_000_000, **kw)
 
 
 @dataclass(frozen=True)
@@ -82,6 +97,9 @@ class Record:
 
     def line(self) -> str:
         return json.dumps({"recordId": self.record_id, "modelInput": self.model_input})
+
+    def size(self) -> int:
+        return len(self.line().encode("utf-8")) + 1  # with its newline
 
 
 @dataclass(frozen=True)
@@ -125,7 +143,31 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
 
 def record_id(job_number: int, index: int) -> str:
     """11 alphanumeric characters, unique in the run (the job's number is part of it)."""
-    return f"R{job_number % 100:02d}{index:08d}"
+    return f"R{job_number % 1000:03d}{index:07d}"
+
+
+def split_records(records: Sequence[Record], config: BatchConfig) -> list[list[Record]]:
+    """The records as job-sized chunks: within the per-job record and file-size quotas, as
+    even as possible so that no chunk falls below the minimum. Raises BatchError when the
+    quotas leave no way (a record bigger than a file, or a minimum above half the maximum)."""
+    if not records:
+        return []
+    sizes = [r.size() for r in records]
+    if max(sizes) > config.max_input_bytes:
+        raise BatchError(f"A song's batch record is {max(sizes):,} bytes, more than the "
+                         f"{config.max_input_bytes:,} bytes a batch input file may hold.")
+    count = max(1, -(-len(records) // config.max_records),
+                -(-sum(sizes) // config.max_input_bytes))
+    while True:
+        bounds = [len(records) * i // count for i in range(count + 1)]
+        chunks = [list(records[a:b]) for a, b in pairwise(bounds)]
+        if all(sum(r.size() for r in c) <= config.max_input_bytes for c in chunks):
+            break
+        count += 1
+    if len(chunks) > 1 and min(len(c) for c in chunks) < config.min_records:
+        raise BatchError(f"{len(records)} records cannot be split into jobs of "
+                         f"{config.min_records}-{config.max_records} records.")
+    return chunks
 
 
 def build_records(backend: BedrockBackend, items: Sequence[tuple[Song, SongFeatures]],
@@ -178,24 +220,38 @@ class BatchRunner:
 
     def submit(self, records: Sequence[Record], estimate: CostEstimate,
                job_number: int | None = None) -> BatchJob:
+        """One job of these records (they must fit one job's quotas)."""
         if len(records) < self.config.min_records:
             raise TooFewRecords(len(records), self.config.min_records)
-        number = job_number or self.next_job_number()
+        if len(records) > self.config.max_records:
+            raise BatchError(f"{len(records)} records are more than one job may hold "
+                             f"({self.config.max_records}); use submit_all.")
+        return self.submit_all([list(records)], [estimate], job_number)[0]
+
+    def submit_all(self, chunks: Sequence[Sequence[Record]],
+                   estimates: Sequence[CostEstimate],
+                   first_number: int | None = None) -> list[BatchJob]:
+        """Upload every chunk, record all the jobs in one transaction, then create each.
+
+        A crash during the uploads records nothing (the next try overwrites the objects);
+        after the record, --resume re-sends each missing create with its job's token."""
+        number = first_number or self.next_job_number()
         bucket, prefix = parse_s3_uri(self.config.s3_uri)
-        base = "/".join(p for p in (prefix, self.store.run_id, f"job-{number}") if p)
-        input_key = f"{base}/input/{INPUT_FILE}"
-        # Upload, then record, then create: a crash before the record leaves an object that
-        # the next try overwrites; after it, --resume re-sends the create (same token).
-        body = ("\n".join(r.line() for r in records) + "\n").encode("utf-8")
-        self._call(self.s3.put_object, Bucket=bucket, Key=input_key, Body=body,
-                   ContentType="application/jsonl")
-        job = self.jobs.add_job(
-            job_name=f"genre-desktop-{self.store.run_id}-{number}"[:63],
-            token=f"genre-desktop-{self.store.run_id}-{number}",
-            model_id=self.backend.model, input_uri=f"s3://{bucket}/{input_key}",
-            output_uri=f"s3://{bucket}/{base}/output/", estimate_usd=estimate.batch_usd,
-            records=[(r.record_id, r.path, r.prompt) for r in records])
-        return self.create(job)
+        specs = []
+        for offset, (records, estimate) in enumerate(zip(chunks, estimates, strict=True)):
+            n = number + offset
+            base = "/".join(p for p in (prefix, self.store.run_id, f"job-{n}") if p)
+            input_key = f"{base}/input/{INPUT_FILE}"
+            body = ("\n".join(r.line() for r in records) + "\n").encode("utf-8")
+            self._call(self.s3.put_object, Bucket=bucket, Key=input_key, Body=body,
+                       ContentType="application/jsonl")
+            specs.append(dict(
+                job_name=f"genre-desktop-{self.store.run_id}-{n}"[:63],
+                token=f"genre-desktop-{self.store.run_id}-{n}",
+                model_id=self.backend.model, input_uri=f"s3://{bucket}/{input_key}",
+                output_uri=f"s3://{bucket}/{base}/output/", estimate_usd=estimate.batch_usd,
+                records=[(r.record_id, r.path, r.prompt) for r in records]))
+        return [self.create(job) for job in self.jobs.add_jobs(specs)]
 
     def create(self, job: BatchJob) -> BatchJob:
         """CreateModelInvocationJob (again, after a crash: the token makes it the same job)."""

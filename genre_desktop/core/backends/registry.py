@@ -52,6 +52,16 @@ class ModelInfo:
     regional_premium: float = 0.0  # extra share paid outside a global. profile
     released: str = ""
     price_known: bool = True
+    # Batch inference quotas (AWS General Reference, "Amazon Bedrock service quotas",
+    # docs.aws.amazon.com/general/latest/gr/bedrock.html#limits_bedrock, checked 2026-12-04):
+    # "Minimum number of records per batch inference job" 100 (not adjustable); "Records per
+    # batch inference job for {Model}" 50,000 (adjustable) and "Records per input file per batch
+    # inference job" 50,000 for every text model listed (Nova Lite V1: L-916C9264, L-B8626674);
+    # "Batch inference input file size (in GB)" 1 (not adjustable). A raised quota goes in
+    # models.toml (batch_max_records = 200000).
+    batch_min_records: int = 100
+    batch_max_records: int = 50_000
+    batch_max_input_mb: int = 1000  # 1 GB, counted as 10^9 bytes to stay under either reading
 
     # Older callers and override files speak per-1,000 prices.
     @property
@@ -106,7 +116,8 @@ DEFAULT_MODEL = HAIKU_45
 _FIELD_TYPES = {f.name: f.type for f in fields(ModelInfo)}
 _FLOATS = {"input_per_1m", "output_per_1m", "cache_read_per_1m", "cache_write_per_1m",
            "regional_premium"}
-_INTS = {"max_tokens", "max_output_tokens", "context_window", "cache_min_tokens"}
+_INTS = {"max_tokens", "max_output_tokens", "context_window", "cache_min_tokens",
+         "batch_min_records", "batch_max_records", "batch_max_input_mb"}
 _BOOLS = {"supports_system", "needs_profile"}
 _STRS = {"label", "provider", "structured_output", "sampling", "lifecycle", "eol_date",
          "released"}
@@ -159,6 +170,9 @@ def _apply(info: ModelInfo, entry: dict[str, Any]) -> ModelInfo:
         changes["price_known"] = True
     if changes.get("max_tokens", info.max_tokens) <= 0:
         raise ValueError(f"{info.model_id}: max_tokens must be positive")
+    for name in ("batch_min_records", "batch_max_records", "batch_max_input_mb"):
+        if changes.get(name, getattr(info, name)) <= 0:
+            raise ValueError(f"{info.model_id}: {name} must be positive")
     return replace(info, **changes)
 
 
