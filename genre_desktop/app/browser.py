@@ -14,7 +14,6 @@ from typing import Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
-    QEvent,
     QItemSelectionModel,
     QModelIndex,
     QPersistentModelIndex,
@@ -35,6 +34,9 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from genre_desktop.app.column_fit import ColumnFitter
+from genre_desktop.app.wording import mmss
 
 ALL_GENRES = "All songs"
 NO_GENRE = "(no genre folder)"
@@ -64,13 +66,6 @@ class SongRow:
     def from_path(cls, path: str | Path, folder_genre: str | None) -> SongRow:
         p = Path(path)
         return cls(str(p), p.name, folder_genre or "", p.suffix.lstrip(".").lower())
-
-
-def _format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    minutes, secs = divmod(round(seconds), 60)
-    return f"{minutes}:{secs:02d}"
 
 
 class SongTableModel(QAbstractTableModel):
@@ -129,7 +124,7 @@ class SongTableModel(QAbstractTableModel):
         if col == COL_GENRE:
             return row.folder_genre
         if col == COL_DURATION:
-            return _format_duration(row.duration_s)
+            return mmss(row.duration_s, missing="")
         if col == COL_FORMAT:
             return row.fmt
         if col == COL_STATUS:
@@ -267,8 +262,10 @@ class BrowserPanel(QWidget):
         header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Stretch)
         for col, width in zip(range(1, len(COLUMNS)), (72, 56, 44, 76, 74, 50), strict=True):
             header.resizeSection(col, width)
-        self._widths = {col: header.sectionSize(col) for col in FIT_ORDER}
-        self.table.viewport().installEventFilter(self)
+        # In a narrow window hide Type, then Folder, then Length, so that Name, Status,
+        # Predicted and Conf. stay on screen (the genre list and file names say the rest).
+        self.columns = ColumnFitter(self.table, (COL_STATUS, COL_PREDICTION, COL_CONFIDENCE),
+                                    FIT_ORDER, NAME_MIN_WIDTH)
         # Tab leaves the table for the next pane (arrow keys move between cells).
         self.table.setTabKeyNavigation(False)
         self.table.setAccessibleName("Songs")
@@ -302,28 +299,8 @@ class BrowserPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
 
-    def eventFilter(self, watched: Any, event: Any) -> bool:
-        if watched is self.table.viewport() and event.type() == QEvent.Type.Resize:
-            self.fit_columns()
-        return super().eventFilter(watched, event)
-
     def fit_columns(self) -> None:
-        """In a narrow window hide Type, then Folder, then Length, so that Name, Status,
-        Predicted and Conf. stay on screen (the genre list and file names say the rest)."""
-        header = self.table.horizontalHeader()
-        room = self.table.viewport().width() - NAME_MIN_WIDTH
-        for col in COL_STATUS, COL_PREDICTION, COL_CONFIDENCE:
-            room -= header.sectionSize(col)
-        for col in FIT_ORDER:  # most wanted first
-            if not header.isSectionHidden(col):
-                self._widths[col] = header.sectionSize(col)  # the user may have resized it
-            show = room >= self._widths[col]
-            if header.isSectionHidden(col) == show:
-                self.table.setColumnHidden(col, not show)
-                if show:
-                    header.resizeSection(col, self._widths[col])
-            if show:
-                room -= self._widths[col]
+        self.columns.fit()
 
     # -- content ----------------------------------------------------------------------------
     def set_songs(self, rows: Iterable[SongRow]) -> None:

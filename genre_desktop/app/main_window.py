@@ -28,7 +28,7 @@ from genre_desktop.app.results import ResultsPanel
 from genre_desktop.app.settings import AppSettings
 from genre_desktop.app.welcome import WelcomePage
 from genre_desktop.app.window_menus import build_actions, build_status_bar
-from genre_desktop.app.wording import eta_text, phase_text, plural
+from genre_desktop.app.wording import mmss, phase_text, plural
 from genre_desktop.app.workers import RunController, run_task
 from genre_desktop.core.results import SongResult
 
@@ -345,7 +345,7 @@ class MainWindow(QMainWindow):
             phase = "Cancelling… "
         text = (f"{phase}{last.done}/{last.total} songs · accuracy {acc} · "
                 f"{plural(last.errors, 'error')} · ${last.cost_usd:.4f} · "
-                f"ETA {eta_text(last.eta_s)}")
+                f"ETA {mmss(last.eta_s)}")
         if last.done == 0 and phase:  # nothing to count yet: just what it is doing
             text = f"{phase}0/{last.total} songs · accuracy — · $0.0000 · ETA —"
         return text

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from genre_desktop.app.waveform import WaveformView, render_views
+from genre_desktop.app.wording import mmss
 from genre_desktop.app.workers import run_task
 
 
@@ -410,13 +411,8 @@ class PlayerPanel(QWidget):
         total = self.current.duration_s if self.current else 0.0
         if not self.seek_slider.isSliderDown():
             self.seek_slider.setValue(int(pos * 1000))
-        self.time_label.setText(f"{_mmss(pos)} / {_mmss(total)}")
+        self.time_label.setText(f"{mmss(pos)} / {mmss(total)}")
         self.view.set_cursor(pos)
-
-
-def _mmss(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    return f"{minutes}:{secs:02d}"
 
 
 SPACE = QKeySequence(Qt.Key.Key_Space)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from PySide6.QtCore import QEvent, QSortFilterProxyModel, Qt, QTimer, Signal
+from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from genre_desktop.app.column_fit import ColumnFitter
 from genre_desktop.app.plots_view import PlotsTab
 from genre_desktop.app.results_table import (
     COL_ACTUAL,
@@ -136,8 +137,9 @@ class TaggedSongsTab(QWidget):
                 header.resizeSection(col, width)
         self.table.setColumnHidden(COL_MODEL, True)  # the same for every row; in the details
         self.table.selectionModel().currentRowChanged.connect(self._row_changed)
-        self._widths = {col: header.sectionSize(col) for col in FIT_ORDER}
-        self.table.viewport().installEventFilter(self)
+        # Keep the File column readable: hide the least needed columns in a narrow pane.
+        self.columns = ColumnFitter(self.table, (COL_MARK, COL_ACTUAL, COL_PRED, COL_CONF),
+                                    FIT_ORDER, FILE_MIN_WIDTH)
 
         self.answer = QTextBrowser()
         self.answer.setObjectName("detailsAnswer")
@@ -183,27 +185,8 @@ class TaggedSongsTab(QWidget):
         self.model.add_results(results)
         self._update_summary()
 
-    def eventFilter(self, watched: Any, event: Any) -> bool:
-        if watched is self.table.viewport() and event.type() == QEvent.Type.Resize:
-            self.fit_columns()
-        return super().eventFilter(watched, event)
-
     def fit_columns(self) -> None:
-        """Keep the File column readable: hide the least needed columns in a narrow pane."""
-        header = self.table.horizontalHeader()
-        room = self.table.viewport().width() - FILE_MIN_WIDTH
-        for col in (COL_MARK, COL_ACTUAL, COL_PRED, COL_CONF):
-            room -= header.sectionSize(col)
-        for col in FIT_ORDER:
-            if not header.isSectionHidden(col):
-                self._widths[col] = header.sectionSize(col)
-            show = room >= self._widths[col]
-            if header.isSectionHidden(col) == show:
-                self.table.setColumnHidden(col, not show)
-                if show:
-                    header.resizeSection(col, self._widths[col])
-            if show:
-                room -= self._widths[col]
+        self.columns.fit()
 
     def _update_summary(self) -> None:
         results = self.model.results()

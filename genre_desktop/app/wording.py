@@ -1,4 +1,4 @@
-"""Small wording helpers shared by the window's labels (plurals, ETA, the run's phase)."""
+"""Small wording helpers shared by the window's labels (plurals, m:ss times, the run's phase)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ def plural(n: int, word: str, many: str | None = None) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {many or word + 's'}"
 
 
-def eta_text(seconds: float | None) -> str:
+def mmss(seconds: float | None, missing: str = "—") -> str:
+    """'0:30', '12:05': song lengths, the player's position and a run's ETA (rounded, so the
+    browser's Length and the player's total agree); `missing` when there is no value."""
     if seconds is None:
-        return "—"
-    minutes, secs = divmod(round(seconds), 60)
+        return missing
+    minutes, secs = divmod(max(0, round(seconds)), 60)
     return f"{minutes}:{secs:02d}"
 
 
