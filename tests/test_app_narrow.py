@@ -1,10 +1,56 @@
-"""Narrow panes, on real widgets: tables hide their least needed columns; one m:ss."""
+"""Narrow panes, on real widgets: the Metrics tab of a 1024-pixel window shows every column of
+its tables whole without sideways scrolling; tables hide their least needed columns; one m:ss."""
 
 from __future__ import annotations
 
 import pytest
+from PySide6.QtWidgets import QTableWidget
 
 pytestmark = pytest.mark.gui
+
+GENRES = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae",
+          "rock")
+
+
+def _metrics() -> dict:
+    per = {g: {"precision": 0.8, "recall": 0.75, "f1": 0.77, "support": 5} for g in GENRES}
+    targets = [
+        {"name": "accuracy", "goal": "> 70%", "value": 0.9, "shown": "90.0%", "met": True},
+        {"name": "confidence when correct", "goal": "> 0.8 on average", "value": 0.71,
+         "shown": "0.71", "met": False},
+        {"name": "cost per 1,000 songs", "goal": "< $10", "value": 0.0, "shown": "$0.00",
+         "met": True},
+    ]
+    return {"accuracy": 0.9, "per_genre": per, "targets": targets}
+
+
+def _columns_on_screen(table: QTableWidget) -> None:
+    header = table.horizontalHeader()
+    right = table.viewport().width()
+    assert table.horizontalScrollBar().maximum() == 0, table.objectName()  # no sideways scroll
+    for col in range(table.columnCount()):
+        assert header.sectionViewportPosition(col) + header.sectionSize(col) <= right + 1, col
+        assert header.sectionSize(col) >= header.sectionSizeHint(col), (table.objectName(), col)
+        assert table.columnWidth(col) >= table.sizeHintForColumn(col), (table.objectName(), col)
+
+
+@pytest.mark.parametrize("size", [(440, 600), (560, 640), (800, 640)])
+def test_metrics_tables_are_whole_in_the_pane(qtbot, xvfb_display, size):
+    """(440, 600) is the Metrics tab of a 1024x700 window, (560, 640) of a 1280x800 one."""
+    from genre_desktop.app.results import MetricsTab
+
+    tab = MetricsTab()
+    qtbot.addWidget(tab)
+    tab.resize(*size)
+    tab.show()
+    qtbot.waitExposed(tab)
+    tab.set_metrics(_metrics())
+    qtbot.wait(100)
+    for table in (tab.per_genre, tab.targets):  # "recisio", "Suppor", Goal off screen
+        _columns_on_screen(table)
+    summary = tab.summary_box.geometry()
+    assert summary.width() >= tab.summary_box.sizeHint().width()  # the summary labels whole
+
 
 def test_column_fitter_hides_least_needed_first(qtbot, xvfb_display):
     from PySide6.QtGui import QStandardItemModel

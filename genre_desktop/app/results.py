@@ -13,6 +13,7 @@ from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QBoxLayout,
     QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
@@ -221,6 +222,10 @@ class TaggedSongsTab(QWidget):
         return False
 
 
+# The per-genre and target tables' columns, whole ("> 0.8 on average", "Precision").
+TABLES_MIN_WIDTH = 420
+
+
 class MetricsTab(QWidget):
     SUMMARY = (
         ("accuracy", "Accuracy", "pct"), ("macro_f1", "Macro F1", ""),
@@ -255,19 +260,30 @@ class MetricsTab(QWidget):
         self.targets.verticalHeader().setVisible(False)
         self.targets.setWordWrap(False)
         # Eight short rows, filled once per metrics update: sizing to contents is cheap here,
-        # and no cell is cut ("> 7…", "Measurec"); a narrow pane scrolls sideways instead.
-        self.targets.horizontalHeader().setSectionResizeMode(
-            QHeaderView.ResizeMode.ResizeToContents)
-        self.targets.horizontalHeader().setStretchLastSection(True)
-        left = QWidget()
-        left.setLayout(form)
+        # and no cell is cut ("> 7…", "Measurec"). Target takes the room left (a stretched
+        # last section would be at least the header's default 100 px and scroll sideways).
+        targets_header = self.targets.horizontalHeader()
+        targets_header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        targets_header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        targets_header.setMinimumSectionSize(24)
+        self.summary_box = QWidget()
+        self.summary_box.setLayout(form)
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.per_genre)
         right.addWidget(self.targets)
-        layout = QHBoxLayout(self)
-        layout.addWidget(left)
-        layout.addWidget(right, 1)
+        self.box = QBoxLayout(QBoxLayout.Direction.LeftToRight, self)
+        self.box.addWidget(self.summary_box)
+        self.box.addWidget(right, 1)
         self.metrics: dict[str, Any] = {}
+
+    def resizeEvent(self, event: Any) -> None:
+        # Too narrow for the tables beside the summary (a 1024-pixel window): put them under it,
+        # full width, where every column is whole; they scroll down rather than sideways.
+        wide = self.width() >= self.summary_box.sizeHint().width() + TABLES_MIN_WIDTH
+        direction = QBoxLayout.Direction.LeftToRight if wide else QBoxLayout.Direction.TopToBottom
+        if self.box.direction() != direction:
+            self.box.setDirection(direction)
+        super().resizeEvent(event)
 
     def set_metrics(self, m: dict[str, Any]) -> None:
         self.metrics = m
