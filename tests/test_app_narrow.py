@@ -1,5 +1,6 @@
 """Narrow panes, on real widgets: the Metrics tab of a 1024-pixel window shows every column of
-its tables whole without sideways scrolling; tables hide their least needed columns; one m:ss."""
+its tables whole without sideways scrolling; tables hide their least needed columns; one m:ss;
+the status line (long enough at 1024 pixels) says each count once."""
 
 from __future__ import annotations
 
@@ -96,3 +97,18 @@ def test_one_mmss_for_lengths_positions_and_eta():
     assert mmss(605) == "10:05"
     assert mmss(None) == "—" and mmss(None, missing="") == ""
     assert mmss(-0.4) == "0:00"
+
+
+def test_status_line_says_each_count_once():
+    from genre_desktop.app.wording import phase_text
+    from genre_desktop.core.pipeline import PipelineProgress
+
+    def event(done: int, step: int, steps: int, phase: str = "extracting") -> PipelineProgress:
+        return PipelineProgress(done=done, total=50, errors=0, scored=done, correct=done,
+                                input_tokens=0, output_tokens=0, cost_usd=0.0, elapsed_s=1.0,
+                                eta_s=None, stage="running", phase=phase, step=step,
+                                steps=steps)
+
+    assert phase_text(event(3, 3, 50)) == "Extracting · "  # was 'Extracting 3/50 · 3/50 songs'
+    assert phase_text(event(5, 2, 47)) == "Extracting 2/47 · "  # 3 had features already
+    assert phase_text(event(0, 0, 0, "training")) == "Training the offline model · "

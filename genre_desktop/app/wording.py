@@ -25,8 +25,14 @@ STAGE_LABELS = {"starting": "Starting: loading the songs and the model",
 
 
 def phase_text(event: Any) -> str:
-    """'Extracting 12/50 · ', 'Compiling the audio kernels (first use only) · ', or ''."""
+    """'Extracting 12/47 · ', 'Compiling the audio kernels (first use only) · ', or ''; no
+    count when it is the songs-done count that follows it ('Extracting · 12/50 songs')."""
     text = getattr(event, "phase_text", None)
+    step, steps = getattr(event, "step", 0), getattr(event, "steps", 0)
+    counted = (getattr(event, "done", None), getattr(event, "total", None))
+    if text and steps and (step, steps) == counted and text.endswith(f" {step}/{steps}"):
+        # The line goes on with "n/N songs": 'Extracting 3/50 · 3/50 songs' said it twice.
+        text = text[: -len(f" {step}/{steps}")]
     if not text:
         text = STAGE_LABELS.get(str(getattr(event, "stage", "")), "")
     return f"{text} · " if text else ""
