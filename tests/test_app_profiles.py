@@ -259,3 +259,43 @@ def test_a_set_up_problem_stops_the_app_run_once(qtbot, main_window, secret_serv
         assert bedrock_server.count("converse") == 0  # stopped at set-up
     else:  # the songs already in flight on other workers may each have sent one request
         assert 1 <= bedrock_server.count("converse") <= 3
+
+
+@pytest.mark.parametrize("case", ["profile", "legacy"])
+def test_a_run_shows_its_set_up_notice_once_not_as_an_error(qtbot, main_window, secret_service,
+                                                            bedrock_server, manifest, tmp_path,
+                                                            monkeypatch, case):
+    """The notices the CLI prints (the inference profile a bare ID resolved to, a legacy
+    model's end-of-life date) reach the window once: status bar and a notice row of the log."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from genre_desktop.app.settings import BackendChoice
+    from genre_desktop.core.backends.registry import HAIKU_45, NOVA_LITE
+
+    warned: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning",
+                        staticmethod(lambda _parent, _title, text, *a, **k: warned.append(text)))
+    w = main_window
+    _make_keyring_profile(qtbot, w, f"notice-{case}")
+    if case == "legacy":
+        offer = bedrock_server.catalog.offers[NOVA_LITE]
+        offer.status, offer.eol_date = "LEGACY", "2027-03-01"
+    model, words = ((HAIKU_45, f"Using inference profile us.{HAIKU_45}") if case == "profile"
+                    else (NOVA_LITE, "legacy model and reaches its end of life on 2027-03-01"))
+    w.settings.save_backend_choice(BackendChoice(
+        backend="bedrock", profile=f"notice-{case}", region="us-east-1", model=model,
+        endpoint_url=bedrock_server.url))
+    status: list[str] = []
+    w.statusBar().messageChanged.connect(status.append)
+    folder = small_folder(tmp_path, manifest, per_genre=1, genres=("country", "metal", "pop"))
+    open_folder(qtbot, w, folder, expected=3)
+    errors_before = w.log_dock.count()
+    w.classify_all()
+    wait_for_run(qtbot, w, timeout=180000)
+    assert sum(r.prediction is not None for r in w.results.results()) == 3
+    shown = [n for n in w.log_dock.notices() if words in n]
+    assert len(shown) == 1 and len(w.log_dock.notices()) == 1, w.log_dock.notices()
+    assert sum(words in s for s in status) == 1, status  # once in the status bar
+    assert w.log_dock.count() == errors_before and not warned  # a notice, not an error
+    assert w.log_dock.isVisible()
+    assert w.grab().save(str(tmp_path / f"notice_{case}.png"))

@@ -85,6 +85,11 @@ def make_run_function(paths: Sequence[str], choice: BackendChoice, *, workers: i
                                                   use_cache=use_cache))
         if on_store is not None:
             on_store(session.store)
+        from genre_desktop.core.runs import backend_notices
+        from genre_desktop.core.types import RunNotice
+
+        for text in backend_notices(session.backend):  # once per run, before any song
+            progress(RunNotice(text))
         with session:
             if session.settings.batch_s3:
                 from genre_desktop.core.batch_run import run_batch_job

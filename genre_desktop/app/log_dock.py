@@ -1,11 +1,15 @@
-"""Error log dock: every per-song error of the session with its reason, selectable and copyable."""
+"""Error log dock: every per-song error of the session with its reason, selectable and copyable;
+a run's set-up notices (the inference profile used, a legacy model's end of life) as rows of
+their own colour."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
-from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDockWidget,
@@ -19,9 +23,11 @@ from PySide6.QtWidgets import (
 )
 
 from genre_desktop.core.redact import redact
-from genre_desktop.core.types import SongError
+from genre_desktop.core.types import RunNotice, SongError
 
 HEADERS = ("Time", "Song", "Stage", "Reason", "Message")
+NOTICE_COLOURS = {"notice": "#1a5fb4", "warning": "#8a5a00"}  # blue, amber: not error red
+NOTICE_ROLE = "run-notice"  # marks a notice row's items (count() counts errors only)
 
 
 class ErrorLogDock(QDockWidget):
@@ -74,11 +80,34 @@ class ErrorLogDock(QDockWidget):
         self.table.setUpdatesEnabled(True)
         self.table.scrollToBottom()
 
+    def add_notice(self, notice: RunNotice) -> None:
+        """A run's set-up notice: a row in the log's own colours, not an error's."""
+        row = self.table.rowCount()
+        self.table.insertRow(row)
+        colour = QColor(NOTICE_COLOURS.get(notice.kind, NOTICE_COLOURS["notice"]))
+        cells = (time.strftime("%H:%M:%S"), "", "set-up", notice.kind, notice.text)
+        for col, text in enumerate(cells):
+            item = QTableWidgetItem(redact(text))
+            item.setForeground(colour)
+            item.setData(Qt.ItemDataRole.UserRole, NOTICE_ROLE)
+            self.table.setItem(row, col, item)
+        self.table.scrollToBottom()
+
     def add_message(self, reason: str, message: str, stage: str = "app") -> None:
         self.add_errors([SongError(reason=reason, message=message, stage=stage)])
 
+    def _is_notice(self, row: int) -> bool:
+        item = self.table.item(row, 0)
+        return item is not None and item.data(Qt.ItemDataRole.UserRole) == NOTICE_ROLE
+
     def count(self) -> int:
-        return self.table.rowCount()
+        """Error rows (a run's notices are not errors)."""
+        return sum(1 for r in range(self.table.rowCount()) if not self._is_notice(r))
+
+    def notices(self) -> list[str]:
+        """The notice rows' messages, in order."""
+        return [self.table.item(r, len(HEADERS) - 1).text()
+                for r in range(self.table.rowCount()) if self._is_notice(r)]
 
     def as_text(self, only_selected: bool = False) -> str:
         rows = range(self.table.rowCount())
@@ -94,3 +123,10 @@ class ErrorLogDock(QDockWidget):
 
     def copy_to_clipboard(self) -> None:
         QGuiApplication.clipboard().setText(self.as_text(only_selected=True))
+
+
+def show_run_notice(window: Any, notice: RunNotice) -> None:
+    """A run's notice, once: in the status bar for a while and as a row of the log."""
+    window.statusBar().showMessage(redact(notice.text), 20000)
+    window.log_dock.add_notice(notice)
+    window.show_log()

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 
 from genre_desktop.app import core_calls
 from genre_desktop.app.browser import BrowserPanel
-from genre_desktop.app.log_dock import ErrorLogDock
+from genre_desktop.app.log_dock import ErrorLogDock, show_run_notice
 from genre_desktop.app.player import PlayerPanel
 from genre_desktop.app.results import ResultsPanel
 from genre_desktop.app.settings import AppSettings
@@ -47,6 +47,7 @@ class MainWindow(QMainWindow):
         self.run_controller.events.connect(self._on_run_events)
         self.run_controller.finished.connect(self._on_run_finished)
         self.run_controller.failed.connect(self._on_run_failed)
+        self.run_controller.notice.connect(lambda notice: show_run_notice(self, notice))
         self.last_summary: Any = None
         self.last_export: dict[str, Path] = {}
         self.use_feature_cache = True  # tests turn it off to measure real extraction work

@@ -166,7 +166,8 @@ class ProcessRun:
                         ) from None
                     continue
                 if kind == "event":
-                    last = payload
+                    if hasattr(payload, "done"):  # progress, not a RunNotice
+                        last = payload
                     on_event(payload)
                 elif kind == "done":
                     self._done = True

@@ -187,6 +187,7 @@ class RunController(QObject):
     """
 
     events = Signal(list)  # list of core progress events, in order
+    notice = Signal(object)  # a core.types.RunNotice: at once, never batched with progress
     finished = Signal(object)  # the run's return value
     failed = Signal(str)
 
@@ -237,6 +238,9 @@ class RunController(QObject):
     @Slot(object)
     def _on_event(self, event: Any) -> None:
         # A method of this GUI-thread QObject, so the cross-thread signal is queued.
+        if type(event).__name__ == "RunNotice":
+            self.notice.emit(event)
+            return
         self._pending.append(event)
 
     def _flush(self) -> None:

@@ -148,7 +148,9 @@ def _run_session(session: Any, args: argparse.Namespace) -> int:
     verb = "Resuming" if session.resumed else "Starting"
     print(f"{verb} run {store.run_id}: {len(session.songs)} songs, backend "
           f"{session.backend.name} ({session.backend.model}), store {store.path}", flush=True)
-    for notice in getattr(session.backend, "notices", None) or []:
+    from genre_desktop.core.runs import backend_notices
+
+    for notice in backend_notices(session.backend):
         print(notice, flush=True)  # e.g. the inference profile used, a legacy model's EOL date
     cancel = threading.Event()
     stop = StopSignals(cancel, "Cancelling (Ctrl+C again to stop now)...")

@@ -115,13 +115,21 @@ def _bedrock(settings: Settings) -> Backend:
     return backend
 
 
+def backend_notices(backend: Backend) -> list[str]:
+    """The set-up notices of a backend and of an ensemble's members, each once."""
+    found: list[str] = list(getattr(backend, "notices", None) or [])
+    for member in getattr(backend, "members", None) or []:
+        found += [n for n in getattr(member, "notices", None) or [] if n not in found]
+    return found
+
+
 def run_meta(settings: Settings, backend: Backend) -> dict[str, Any]:
     return {
         "backend": getattr(backend, "name", settings.backend),
         "model": getattr(backend, "model", settings.model),
         # A bare model ID resolved to an inference profile: what was asked and why.
         "model_requested": getattr(backend, "requested", settings.model),
-        "notices": list(getattr(backend, "notices", []) or []),
+        "notices": backend_notices(backend),
         "prompt_template_hash": prompt_template_hash(),
         "app_version": __version__,
     }

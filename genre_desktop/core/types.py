@@ -66,6 +66,18 @@ class SetupError(RuntimeError):
         return f"{self.message} {self.hint}".strip()
 
 
+@dataclass(frozen=True)
+class RunNotice:
+    """One sentence about a run's set-up for people, not an error: the inference profile a
+    bare model ID was resolved to, a legacy model's end-of-life date. Shown once per run."""
+
+    text: str
+
+    @property
+    def kind(self) -> str:
+        return "warning" if self.text.lower().startswith("warning") else "notice"
+
+
 SignalKind = Literal["music", "silence", "noise"]
 
 
