@@ -40,6 +40,7 @@ class Offer:
     cache_min: int = 0  # 0: no prompt caching
     structured: bool = False
     temperature_xor_top_p: bool = False
+    rejects_temperature: bool = False  # some newer models take no temperature at all
     eol_date: str = ""
 
 
@@ -156,6 +157,9 @@ class Catalog:
         if structured is not None:
             return structured
         inference = body.get("inferenceConfig") or {}
+        if offer.rejects_temperature and "temperature" in inference:
+            return 400, "ValidationException", ("The model does not support the temperature "
+                                                "parameter. Remove it and try again.")
         if offer.temperature_xor_top_p and "temperature" in inference and "topP" in inference:
             return 400, "ValidationException", ("temperature and top_p cannot both be specified "
                                                 "for this model. Please use only one.")
