@@ -6,12 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QByteArray, Qt, QUrl
-from PySide6.QtGui import (
-    QCloseEvent,
-    QDesktopServices,
-    QDragEnterEvent,
-    QDropEvent,
-)
+from PySide6.QtGui import QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QFileDialog,
     QMainWindow,
@@ -22,6 +17,7 @@ from PySide6.QtWidgets import (
 
 from genre_desktop.app import core_calls
 from genre_desktop.app.browser import BrowserPanel
+from genre_desktop.app.first_use import KernelWarmup
 from genre_desktop.app.log_dock import ErrorLogDock, show_run_notice
 from genre_desktop.app.player import PlayerPanel
 from genre_desktop.app.results import ResultsPanel
@@ -97,6 +93,8 @@ class MainWindow(QMainWindow):
 
         install_review(self)  # the Review tab, Edit > Undo tag write, Write tags…
         build_status_bar(self)
+        self.kernel_warmup = KernelWarmup(self.statusBar(), self.progress)
+        self.kernel_warmup.start()  # a first start without `make venv` (the frozen app)
         self._set_song_actions(False)
         self._restore_window()
         self.update_model_label()
@@ -486,6 +484,7 @@ class MainWindow(QMainWindow):
                 return
             self.stop_run_now()  # it may have ended while we asked: then a no-op
         self.player.shutdown()
+        self.kernel_warmup.stop()
         from PySide6.QtCore import QThreadPool
 
         from genre_desktop.app.plot_render import RENDERER

@@ -10,8 +10,10 @@ after that, processes only read it and need no lock.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import ModuleType
@@ -69,22 +71,56 @@ def ensure_librosa() -> ModuleType:
     return librosa
 
 
-def _import_kernels_locked(lock_path: Path, marker: Path) -> None:
+@contextlib.contextmanager
+def _compile_lock(lock_path: Path) -> Iterator[None]:
     try:
         import fcntl
     except ImportError:  # no POSIX locks (Windows): numba's race is rarer there; go on
-        _import_kernels()
-        marker.touch()
+        yield
         return
     with open(lock_path, "a+b") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # waits while another process compiles
         try:
-            _import_kernels()
-            marker.touch()
+            yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def _import_kernels_locked(lock_path: Path, marker: Path) -> None:
+    with _compile_lock(lock_path):
+        _import_kernels()
+        marker.touch()
+
+
+def warm_kernels() -> bool:
+    """Compile every kernel the feature code uses, as `make venv` does: librosa's import-time
+    kernels and the ones compiled on first call (one tiny signal through the features), all
+    under the compile lock, so a run started meanwhile waits instead of compiling alongside.
+    For a first start without `make venv` (the frozen app). False when already compiled."""
+    global _ready
+    folder = numba_cache_dir()
+    marker = folder / _marker_name()
+    if marker.exists():
+        return False
+    with _compile_lock(folder / ".compile.lock"):
+        if marker.exists():  # another process finished while we waited
+            return False
+        _import_kernels()
+        _ready = True  # ensure_librosa() must not take the lock again (it is ours)
+        import numpy as np
+
+        from genre_desktop.core.features import features_from_signal
+
+        features_from_signal(np.zeros(22050, dtype=np.float32))
+        marker.touch()
+    return True
+
+
+def kernels_cached() -> bool:
+    """True when the cache folder holds compiled kernels (whatever this process has loaded)."""
+    return (numba_cache_dir() / _marker_name()).exists()
+
+
 def kernels_ready() -> bool:
     """True once librosa's kernels are compiled into the cache (no long first-use wait)."""
-    return _ready or (numba_cache_dir() / _marker_name()).exists()
+    return _ready or kernels_cached()
