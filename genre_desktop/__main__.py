@@ -1,3 +1,3 @@
-from genre_desktop.cli import main
+from genre_desktop.cli import entry
 
-raise SystemExit(main())
+entry()

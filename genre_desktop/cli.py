@@ -8,6 +8,7 @@ Each subcommand lives in `genre_desktop/commands/<name>.py` and exposes
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
@@ -17,8 +18,10 @@ from genre_desktop import __version__
 
 COMMANDS: tuple[str, ...] = (
     "features", "classify", "check", "models", "download", "cache", "review", "tag",
-    "untag", "reference",
+    "untag", "reference", "report",
 )
+# 128 + SIGHUP, SIGINT, SIGTERM: a command stopped by a signal (commands/stop_signals.py)
+_STOPPED = frozenset({129, 130, 143})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,5 +96,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     return status
 
 
+def entry() -> None:
+    """The process's entry point (the console script, `python -m genre_desktop`, the frozen
+    app): `main`, then exit with its status.
+
+    A command stopped by a signal has stored and written everything by then, and someone is
+    waiting for the prompt: the exit handlers run (multiprocessing's, logging's) but the
+    interpreter's teardown of ~2000 modules (a second or more on a loaded machine) and the
+    wait for classification threads still blocked on a hung endpoint are skipped.
+    """
+    status = main()
+    if status in _STOPPED:
+        import atexit
+
+        atexit._run_exitfuncs()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):  # a closed pipe: nothing left to say
+                stream.flush()
+        os._exit(status)
+    sys.exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

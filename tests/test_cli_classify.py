@@ -168,6 +168,10 @@ def test_ctrl_c_cancels_keeps_results_and_writes_reports(gtzan_dir, tmp_path, be
     kept = _stored(db)
     assert 2 <= len(kept) < 7
     tagged = json.loads((out / "bedrock_results" / "tagged_songs.json").read_text())
+    # The metrics and plot are not drawn on the way out; `report` writes them from the store.
+    assert not (out / "bedrock_results" / "accuracy_metrics.json").exists()
+    assert f"genre-desktop report {db.stem}" in stdout
+    assert main(["report", db.stem]) == 0
     metrics = json.loads((out / "bedrock_results" / "accuracy_metrics.json").read_text())
     assert len(tagged) + metrics["failed_songs"] == len(kept)
     assert metrics["songs_asked"] == 7 and metrics["coverage"] < 1.0

@@ -43,7 +43,7 @@ def test_version_matches_package_and_metadata() -> None:
 
 def test_pyproject_declares_script_python_and_ruff() -> None:
     meta = tomllib.loads((REPO / "pyproject.toml").read_text())
-    assert meta["project"]["scripts"]["genre-desktop"] == "genre_desktop.cli:main"
+    assert meta["project"]["scripts"]["genre-desktop"] == "genre_desktop.cli:entry"
     assert meta["project"]["requires-python"] == ">=3.11"
     ruff = meta["tool"]["ruff"]
     assert ruff["line-length"] == 100 and ruff["lint"]["select"]

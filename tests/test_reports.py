@@ -266,3 +266,30 @@ def test_rows_are_unique_by_path_and_coverage_is_a_percent(tmp_path):
         ("blues.00000.wav", "two/blues/blues.00000.wav", "country"),
     ]
     assert "measured 100.0%" in paths["classification_report.txt"].read_text()
+
+
+def test_the_songs_files_alone_need_neither_scikit_learn_nor_matplotlib(tmp_path):
+    """What a run stopped by Ctrl+C writes on its way out: importing scikit-learn and
+    matplotlib and drawing the plot took 3-5 s of the exit on a loaded machine."""
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys\n"
+        "from batch_helpers import prediction, result\n"
+        "from genre_desktop.core.reports import write_song_reports\n"
+        "rs = [result('/m/rock/a.wav', 'rock', prediction('rock', 0.9))]\n"
+        f"paths = write_song_reports(rs, {str(tmp_path)!r}, stale=True)\n"
+        "print(json.dumps([sorted(k for k in ('sklearn', 'matplotlib') if k in sys.modules),"
+        " len(json.loads(paths['tagged_songs.json'].read_text()))]))\n"
+    )
+    folder = tmp_path / reports.RESULTS_FOLDER
+    folder.mkdir()
+    (folder / "classification_results.png").write_bytes(b"an earlier session's plot")
+    (folder / "accuracy_metrics.json").write_text("{}")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=os.path.dirname(__file__), timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [[], 1]
+    # The earlier metrics and plot no longer match these songs: gone until `report` runs.
+    assert sorted(p.name for p in folder.iterdir()) == ["errors.log", "tagged_songs.json"]

@@ -179,19 +179,24 @@ def _run_session(session: Any, args: argparse.Namespace) -> int:
         bar.close()
         stop.__exit__(None, None, None)
 
+    stopped = interrupted or (summary is not None and summary.cancelled)
     try:
-        paths = session.report()
+        # Stopped: the user waits for the prompt. The songs' files take milliseconds; the
+        # metrics and plot (scikit-learn, matplotlib: 3-5 s on a loaded machine) wait.
+        paths = session.report(songs_only=stopped)
     except OSError as exc:  # the results are stored: say how to write the reports elsewhere
         print(f"Cannot write the reports to {settings.out_dir}: {exc}\nThe results are "
-              f"stored; write them with: genre-desktop classify --resume {store.run_id} "
-              f"--out DIR", file=sys.stderr)
+              f"stored; write them with: genre-desktop report {store.run_id} --out DIR",
+              file=sys.stderr)
         return 1
     _print_summary(session.results(), len(session.songs), paths["tagged_songs.json"].parent)
     if fatal:
         print(f"The run stopped: {fatal}\nResume it with --resume {store.run_id}",
               file=sys.stderr)
         return 1
-    if interrupted or (summary is not None and summary.cancelled):
+    if stopped:
+        print(f"Stopped: only tagged_songs.json and errors.log were written; write the "
+              f"metrics and plot with: genre-desktop report {store.run_id}")
         print(f"Cancelled. Resume with: genre-desktop classify --resume {store.run_id}")
         return stop.exit_status if stop.signum is not None else EXIT_CANCELLED
     return 0
@@ -200,14 +205,19 @@ def _run_session(session: Any, args: argparse.Namespace) -> int:
 def _print_summary(results: list[Any], asked: int, folder: Any) -> None:
     from collections import Counter
 
-    from genre_desktop.core.metrics import compute_metrics
+    from genre_desktop.core.reports import unique_by_path
 
-    m = compute_metrics(results, songs_asked=asked)
-    acc = f"{m['accuracy']:.1%}" if m["accuracy"] is not None else "n/a"
-    print(f"Classified {m['songs_tagged']} of {asked} songs; accuracy {acc} on "
-          f"{m['songs_scored']} songs of known genre; cost ${m['total_cost_usd']:.4f}; "
-          f"{m['failed_songs']} failed.")
-    failed = [r for r in results if r.error is not None]
+    # Counted here, not with compute_metrics: a stopped run must not wait for scikit-learn.
+    results = unique_by_path(results)
+    tagged = [r for r in results if r.prediction is not None]
+    scored = [r for r in tagged if r.actual_genre is not None]
+    correct = sum(r.prediction.predicted_genre == r.actual_genre for r in scored)
+    acc = f"{correct / len(scored):.1%}" if scored else "n/a"
+    cost = sum(r.prediction.cost_usd for r in tagged)
+    failed = [r for r in results if r.prediction is None]
+    print(f"Classified {len(tagged)} of {asked} songs; accuracy {acc} on {len(scored)} songs "
+          f"of known genre; cost ${cost:.4f}; {len(failed)} failed.")
+    failed = [r for r in failed if r.error is not None]
     for r in failed[:20]:
         print(f"  FAILED {r.file}: {r.error.reason}: {r.error.message}")
     if len(failed) > 20:

@@ -3,6 +3,10 @@
 tagged_songs.json, accuracy_metrics.json, confusion_matrix.csv, classification_report.txt,
 classification_results.png and errors.log. `compute_metrics` and `make_figure` are re-exported
 so the app draws and shows exactly what the files hold.
+
+scikit-learn and matplotlib are imported only to write the metrics and the plot (3-5 s on a
+loaded machine): `write_song_reports` writes the songs' files without them, which is what a
+run stopped by Ctrl+C does on its way out (the rest comes from `genre-desktop report RUN`).
 """
 
 from __future__ import annotations
@@ -15,24 +19,39 @@ import os
 import secrets
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from sklearn.metrics import classification_report
-
-from genre_desktop.core.metrics import compute_metrics
-from genre_desktop.core.plots import make_figure
 from genre_desktop.core.redact import redact
 from genre_desktop.core.results import SongResult
 from genre_desktop.core.results import format_value as _fmt
 
-__all__ = ["REPORT_FILES", "compute_metrics", "make_figure", "write_reports"]
+if TYPE_CHECKING:  # imported on first use by __getattr__ below
+    from genre_desktop.core.metrics import compute_metrics
+    from genre_desktop.core.plots import make_figure
+
+__all__ = ["REPORT_FILES", "compute_metrics", "make_figure", "write_reports",
+           "write_song_reports"]
 
 RESULTS_FOLDER = "bedrock_results"
 REPORT_FILES: tuple[str, ...] = (
     "tagged_songs.json", "accuracy_metrics.json", "confusion_matrix.csv",
     "classification_report.txt", "classification_results.png", "errors.log",
 )
+SONG_FILES: tuple[str, ...] = ("tagged_songs.json", "errors.log")  # no metrics, no plot
+DEFERRED_FILES: tuple[str, ...] = tuple(f for f in REPORT_FILES if f not in SONG_FILES)
+
+
+def __getattr__(name: str) -> Any:
+    """The re-exports, imported on first use (each pulls in scikit-learn or matplotlib)."""
+    if name == "compute_metrics":
+        from genre_desktop.core.metrics import compute_metrics
+
+        return compute_metrics
+    if name == "make_figure":
+        from genre_desktop.core.plots import make_figure
+
+        return make_figure
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -94,6 +113,8 @@ def confusion_csv(metrics: dict[str, Any]) -> str:
 
 def report_text(metrics: dict[str, Any], results: Sequence[SongResult]) -> str:
     """scikit-learn's classification report, then a summary and every target with its verdict."""
+    from sklearn.metrics import classification_report
+
     scored = [r for r in results if r.prediction is not None and r.actual_genre is not None]
     lines = ["Classification report", "=" * 21, ""]
     if scored:
@@ -161,24 +182,50 @@ def write_reports(
     `root` is the run's folder: each tagged song's `path` is relative to it. A song given
     twice is reported once (its last result).
     """
-    folder = Path(out_dir) / RESULTS_FOLDER
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from genre_desktop.core.metrics import compute_metrics
+    from genre_desktop.core.plots import make_figure
+
     results = unique_by_path(results)
     metrics = compute_metrics(results, songs_asked=songs_asked, elapsed_s=elapsed_s)
     if run_info:
         metrics["run"] = run_info
-    paths = {name: folder / name for name in REPORT_FILES}
-
-    def put(name: str, data: bytes) -> None:  # an error may quote a credential: mask it
-        atomic_write(paths[name], redact(data.decode("utf-8")).encode("utf-8"))
-
-    put("tagged_songs.json", _json(tagged_songs(results, root)))
+    paths = write_song_reports(results, out_dir, root=root)
+    put = _writer(paths)
     put("accuracy_metrics.json", _json(metrics))
     put("confusion_matrix.csv", confusion_csv(metrics).encode("utf-8"))
     put("classification_report.txt", report_text(metrics, results).encode("utf-8"))
-    put("errors.log", errors_log(results).encode("utf-8"))
     fig = make_figure(metrics, results)
     buf = io.BytesIO()
     FigureCanvasAgg(fig).print_png(buf)
     atomic_write(paths["classification_results.png"], buf.getvalue())
     return paths
+
+
+def write_song_reports(results: Sequence[SongResult], out_dir: str | Path, *,
+                       root: str | Path | None = None, stale: bool = False) -> dict[str, Path]:
+    """Only tagged_songs.json and errors.log (every finished song's answer or error), in
+    milliseconds: no scikit-learn, no matplotlib. Returns the paths of all six files.
+
+    `stale`: remove the metrics, report and plot an earlier write left in the folder, which
+    no longer match these songs (they are written again by `write_reports`).
+    """
+    folder = Path(out_dir) / RESULTS_FOLDER
+    results = unique_by_path(results)
+    paths = {name: folder / name for name in REPORT_FILES}
+    put = _writer(paths)
+    put("tagged_songs.json", _json(tagged_songs(results, root)))
+    put("errors.log", errors_log(results).encode("utf-8"))
+    if stale:
+        for name in DEFERRED_FILES:
+            paths[name].unlink(missing_ok=True)
+    return paths
+
+
+def _writer(paths: dict[str, Path]) -> Any:
+    def put(name: str, data: bytes) -> None:  # an error may quote a credential: mask it
+        atomic_write(paths[name], redact(data.decode("utf-8")).encode("utf-8"))
+
+    return put
 

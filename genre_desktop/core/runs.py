@@ -337,18 +337,16 @@ class RunSession:
                 progress(summary.last)
         return summary
 
-    def report(self, out_dir: str | Path | None = None) -> dict[str, Path]:
-        """The standard report files from everything this run has stored."""
-        from genre_desktop.core.reports import write_reports
+    def report(self, out_dir: str | Path | None = None, *,
+               songs_only: bool = False) -> dict[str, Path]:
+        """The standard report files from everything this run has stored.
 
-        meta = self.store.meta()
-        return write_reports(
-            self.store.results(), out_dir or self.settings.out_dir,
-            songs_asked=len(self.songs), elapsed_s=self.store.elapsed_s(),
-            run_info={"run_id": self.run_id, **{k: v for k, v in meta.items()
-                                                if k != "settings"}},
-            root=self.folder,
-        )
+        `songs_only`: just tagged_songs.json and errors.log, in milliseconds (a stopped run on
+        its way out); the metrics and plot come later from `report_run` (`genre-desktop
+        report RUN`) or the next `report()`.
+        """
+        return report_run(self.store, out_dir or self.settings.out_dir,
+                          songs_asked=len(self.songs), songs_only=songs_only)
 
     def close(self) -> None:
         self.store.close()
@@ -367,6 +365,27 @@ class RunSession:
                    & planned)
         return PipelineProgress(done, len(self.songs), 0, 0, 0, 0, 0, 0.0, 0.0, None, stage,
                                 phase=phase)
+
+
+def report_run(store: RunStore, out_dir: str | Path | None = None, *,
+               songs_asked: int | None = None, songs_only: bool = False) -> dict[str, Path]:
+    """Write a stored run's reports (to the out folder it recorded unless `out_dir` is given);
+    a reader of the store is enough, so a run in progress elsewhere can be reported too."""
+    from genre_desktop.core.reports import write_reports, write_song_reports
+
+    meta = store.meta()
+    out = out_dir or (meta.get("settings") or {}).get("out_dir") or Settings().out_dir
+    folder = meta.get("folder")
+    root = Path(folder) if folder else None
+    if songs_only:
+        return write_song_reports(store.results(), out, root=root, stale=True)
+    asked = songs_asked if songs_asked is not None else len(store.planned_songs())
+    return write_reports(
+        store.results(), out, songs_asked=asked, elapsed_s=store.elapsed_s(),
+        run_info={"run_id": store.run_id, **{k: v for k, v in meta.items()
+                                             if k != "settings"}},
+        root=root,
+    )
 
 
 def prepare_backend(backend: Backend) -> None:
