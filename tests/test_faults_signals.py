@@ -7,6 +7,7 @@ counted afterwards, and the caller's `communicate()` must return (nothing holds 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -35,6 +36,24 @@ def _marked(tag: str) -> list[int]:
     return found
 
 
+def _left_behind(tag: str) -> list[int]:
+    """The marked processes still alive once their run ended (workers notice their parent's
+    end within moments: 30 s is generous)."""
+    deadline = time.monotonic() + 30
+    while _marked(tag) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return _marked(tag)
+
+
+def _end(proc: subprocess.Popen, tag: str) -> None:
+    """Whatever a failed test left: the run and every marked process."""
+    for pid in _marked(tag):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    proc.kill()
+    proc.wait()
+
+
 @pytest.mark.parametrize("sig, status", [(signal.SIGKILL, -9), (signal.SIGTERM, 143),
                                          (signal.SIGHUP, 129)])
 def test_a_killed_features_run_leaves_no_process(gtzan_dir, sig, status):
@@ -56,15 +75,9 @@ def test_a_killed_features_run_leaves_no_process(gtzan_dir, sig, status):
         assert proc.returncode == status, err.decode()
         if sig != signal.SIGKILL:
             assert b"Interrupted; writing what is done." in err
-        deadline = time.monotonic() + 30  # workers notice their parent's end within moments
-        while _marked(tag) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert _marked(tag) == []
+        assert _left_behind(tag) == []
     finally:
-        for pid in _marked(tag):
-            os.kill(pid, signal.SIGKILL)
-        proc.kill()
-        proc.wait()
+        _end(proc, tag)
 
 
 def test_sigterm_stops_classify_like_ctrl_c(gtzan_dir, tmp_path, bedrock_server):
@@ -105,12 +118,6 @@ def test_sigterm_stops_classify_like_ctrl_c(gtzan_dir, tmp_path, bedrock_server)
         assert proc.returncode == 143, out + err
         assert "Cancelling" in err and "--resume" in out
         assert 2 <= stored() < 50  # finished songs kept
-        deadline = time.monotonic() + 30
-        while _marked(tag) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert _marked(tag) == []
+        assert _left_behind(tag) == []
     finally:
-        for pid in _marked(tag):
-            os.kill(pid, signal.SIGKILL)
-        proc.kill()
-        proc.wait()
+        _end(proc, tag)
