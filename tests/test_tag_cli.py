@@ -200,3 +200,28 @@ def test_kill_9_mid_batch_leaves_every_file_whole_then_resume_and_undo(tmp_path)
     for f in files:
         assert read_tags(f).genres == (() if f.suffix == ".wav" else ("Old",))
         assert pcm_hash(f) == audio[f.name.split("-", 1)[1]]
+
+
+@pytest.mark.parametrize("command", ["tag", "untag"])
+def test_tag_and_untag_are_refused_while_another_process_writes_the_run(tmp_path, capsys,
+                                                                         command):
+    """The run store's one-writer lock, as a --resume in progress holds it: the journal is
+    written into the store, so tag and untag are writers too."""
+    folder = tmp_path / "m"
+    files = [make_song(folder, "flac", name=f"{i}.flac", genre="Old") for i in range(2)]
+    run_id = _run_of(folder, files, ["jazz", "rock"])
+    holder = RunStore.open(run_id, writer=True)
+    try:
+        assert main([command, run_id, "--no-progress"]) == 2
+        assert capsys.readouterr().err.strip() == (
+            f"genre-desktop {command}: Run {run_id} is in use by another process "
+            f"(pid {os.getpid()}); wait for it to end or stop it first.")
+        assert all(read_tags(f).genres == ("Old",) for f in files)  # nothing written
+        if command == "tag":
+            assert main(["tag", run_id, "--dry-run"]) == 0  # reading the plan is allowed
+            assert "Plan: 2 files to write" in capsys.readouterr().out
+    finally:
+        holder.close()
+    assert main(["tag", run_id, "--no-progress"]) == 0  # released: both work again
+    assert main(["untag", run_id, "--no-progress"]) == 0
+    assert all(read_tags(f).genres == ("Old",) for f in files)

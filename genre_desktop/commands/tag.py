@@ -86,7 +86,9 @@ def run(args: argparse.Namespace) -> int:
             load_settings(), max_genres=args.max_genres, min_confidence=args.min_confidence,
             threshold=args.threshold, mode=args.mode, vocabulary=args.vocabulary,
             skip_tagged=args.skip_tagged)
-        store = RunStore.open(args.run)
+        # The journal is written into the run store: one writer per run, as for a --resume
+        # (RunInUse says who holds it). A dry run only reads.
+        store = RunStore.open(args.run, writer=not args.dry_run)
     except (SettingsError, PolicyError, StoreError) as exc:
         return _fail(str(exc))
     with store, TagJournal(store.path) as journal:

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from genre_desktop.core.tagging import TagBusy, recover, tag_lock, undo
 
     try:
-        store = RunStore.open(args.run)
+        store = RunStore.open(args.run, writer=True)  # one writer per run (RunInUse: refused)
     except StoreError as exc:
         print(f"genre-desktop untag: {exc}", file=sys.stderr)
         return EXIT_SETUP
