@@ -112,3 +112,4 @@ def test_status_line_says_each_count_once():
     assert phase_text(event(3, 3, 50)) == "Extracting · "  # was 'Extracting 3/50 · 3/50 songs'
     assert phase_text(event(5, 2, 47)) == "Extracting 2/47 · "  # 3 had features already
     assert phase_text(event(0, 0, 0, "training")) == "Training the offline model · "
+

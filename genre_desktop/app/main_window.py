@@ -238,9 +238,7 @@ class MainWindow(QMainWindow):
     def _current_changed(self, path: str) -> None:
         if not self.player.engine.is_playing():
             self.player.load(path)
-        result = self.results.tagged.model.result_for(path)
-        if result is not None:
-            self.results.tagged.show_result(result)
+        self.results.tagged.follow(path)
 
     def toggle_play(self) -> None:
         current = self.browser.current_path()

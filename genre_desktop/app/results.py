@@ -118,6 +118,7 @@ class TaggedSongsTab(QWidget):
         self.threshold.setSingleStep(0.05)
         self.threshold.setValue(0.5)
         self.threshold.valueChanged.connect(self._threshold_changed)
+        self.followed = ""  # the browser's current song (see follow)
         self.summary = QLabel("No results yet")
         # Its text grows with the run: it must not widen the pane (the splitter jumped).
         self.summary.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -185,6 +186,23 @@ class TaggedSongsTab(QWidget):
     def add_results(self, results: list[SongResult]) -> None:
         self.model.add_results(results)
         self._update_summary()
+        # The song the user is on got its answer: show it (the pane stayed empty until a click).
+        arrived = [r for r in results if r.path == self.followed]
+        if arrived:
+            self.show_result(arrived[-1])
+
+    def clear_details(self) -> None:
+        """Another folder: no answer of the last one stays on screen."""
+        self.followed = ""
+        for pane in (self.answer, self.prompt, self.response):
+            pane.clear()
+
+    def follow(self, path: str) -> None:
+        """The browser's current song: its result in the details now, or when it arrives."""
+        self.followed = path
+        result = self.model.result_for(path)
+        if result is not None:
+            self.show_result(result)
 
     def fit_columns(self) -> None:
         self.columns.fit()
@@ -354,6 +372,7 @@ class ResultsPanel(QTabWidget):
         self.songs_asked = self.elapsed_s = None
         self.tagged.model.clear()
         self.tagged.add_results([])
+        self.tagged.clear_details()
         self.metrics_tab.set_metrics({})
         self.plots.clear()
 
