@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -126,11 +127,20 @@ class TagWriter(QObject):
             return
         self.dialog = WriteTagsDialog(self.window, self.tab.model.results(),
                                       self.tab.model.decisions, self.store_path)
-        self.dialog.written.connect(self._written)
+        store = self.store_path
+        self.dialog.written.connect(lambda summary: self._written(summary, store))
         self.dialog.show()
 
-    def _written(self, summary: Any) -> None:
-        self.refresh_undo()
+    def _written(self, summary: Any, store: Path) -> None:
+        if summary.written and store == self.store_path:
+            from genre_desktop.core.tagging import UndoStep
+
+            # What the journal now says, known without reading it; a read still under way
+            # (from before this write) must not replace it.
+            self._serial += 1
+            self._show_undo(UndoStep(store, summary.batch, summary.written, time.time()))
+        else:
+            self.refresh_undo()
         self._say(f"Wrote genre tags to {summary.written} files (Edit > Undo restores them).")
 
     def undo_last(self) -> None:
