@@ -1,7 +1,7 @@
 """Dataset browser: genre folders beside a sortable, filterable song table.
 
-Picard's pattern: one QAbstractTableModel holding plain rows, inserted and updated in batches
-(one begin/endInsertRows or one dataChanged per batch, never one per song), and a
+Picard's pattern: one table model holding plain rows (app.path_rows), inserted and updated in
+batches (one begin/endInsertRows or one dataChanged per batch, never one per song), and a
 QSortFilterProxyModel on top for sorting, the text filter and the genre filter.
 """
 
@@ -10,10 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QItemSelectionModel,
     QModelIndex,
     QPersistentModelIndex,
@@ -36,6 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from genre_desktop.app.column_fit import ColumnFitter
+from genre_desktop.app.path_rows import PathRowsModel
 from genre_desktop.app.wording import mmss
 
 ALL_GENRES = "All songs"
@@ -68,28 +68,13 @@ class SongRow:
         return cls(str(p), p.name, folder_genre or "", p.suffix.lstrip(".").lower())
 
 
-class SongTableModel(QAbstractTableModel):
+class SongTableModel(PathRowsModel):
     """All songs of the open folder; the GUI thread edits it only in batches."""
 
-    def __init__(self, parent: Any = None) -> None:
-        super().__init__(parent)
-        self._rows: list[SongRow] = []
-        self._by_path: dict[str, int] = {}
+    COLUMNS = COLUMNS
+    HEADER_TIPS: ClassVar[dict[int, str]] = dict(enumerate(COLUMN_TIPS))
 
     # -- Qt model API -----------------------------------------------------------------------
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
-            return COLUMN_TIPS[section]
-        return None
-
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = 0) -> Any:
         if not index.isValid():
             return None
@@ -136,45 +121,27 @@ class SongTableModel(QAbstractTableModel):
         return ""
 
     # -- batch edits ------------------------------------------------------------------------
-    def clear(self) -> None:
-        self.beginResetModel()
-        self._rows = []
-        self._by_path = {}
-        self.endResetModel()
-
     def add_rows(self, rows: Sequence[SongRow]) -> None:
-        fresh = [r for r in rows if r.path not in self._by_path]
-        if not fresh:
-            return
-        first = len(self._rows)
-        self.beginInsertRows(QModelIndex(), first, first + len(fresh) - 1)
-        for offset, row in enumerate(fresh):
-            self._by_path[row.path] = first + offset
-            self._rows.append(row)
-        self.endInsertRows()
+        self._append(rows)
 
     def update_rows(self, changes: dict[str, dict[str, Any]]) -> None:
         """Apply {path: {field: value}} and emit one dataChanged over the touched range."""
         touched: list[int] = []
         for path, fields in changes.items():
-            index = self._by_path.get(path)
+            index = self._index.get(path)
             if index is None:
                 continue
             row = self._rows[index]
             for key, value in fields.items():
                 setattr(row, key, value)
             touched.append(index)
-        if touched:
-            top = self.index(min(touched), 0)
-            bottom = self.index(max(touched), len(COLUMNS) - 1)
-            self.dataChanged.emit(top, bottom)
+        self._changed(touched)
 
     def rows(self) -> list[SongRow]:
         return list(self._rows)
 
     def row_for(self, path: str) -> SongRow | None:
-        index = self._by_path.get(path)
-        return None if index is None else self._rows[index]
+        return self._row_for(path)
 
     def genres(self) -> dict[str, int]:
         counts: dict[str, int] = {}

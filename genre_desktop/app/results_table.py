@@ -4,11 +4,12 @@ and a highlight for answers below the user's confidence threshold."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
 
+from genre_desktop.app.path_rows import PathRowsModel
 from genre_desktop.core.results import SongResult
 
 COLUMNS = ("", "File", "Actual", "Predicted", "Conf.", "Alternatives", "Model",
@@ -29,33 +30,21 @@ def mark_for(result: SongResult) -> str:
     return "✓" if result.is_correct else "✗"
 
 
-class TaggedSongsModel(QAbstractTableModel):
+class TaggedSongsModel(PathRowsModel):
     """Results in arrival order; a re-classified song replaces its old row in place."""
+
+    COLUMNS = COLUMNS
+    HEADER_TIPS: ClassVar[dict[int, str]] = {
+        COL_MARK: "✓ correct, ✗ wrong, ? no known genre, ! failed"}
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
-        self._results: list[SongResult] = []
-        self._index: dict[str, int] = {}
         self.threshold = 0.5
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._results)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        if (orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole
-                and section == COL_MARK):
-            return "✓ correct, ✗ wrong, ? no known genre, ! failed"
-        return None
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = 0) -> Any:
         if not index.isValid():
             return None
-        result = self._results[index.row()]
+        result = self._rows[index.row()]
         col = index.column()
         p = result.prediction
         if role == RESULT_ROLE:
@@ -129,45 +118,24 @@ class TaggedSongsModel(QAbstractTableModel):
             if at is None:
                 fresh.append(result)
             else:
-                old = self._results[at]
+                old = self._rows[at]
                 if result.prediction is None and result.last_good is None:
                     # A failed re-classify keeps the answer it did not replace, beside it.
                     result.last_good = old.prediction or old.last_good
-                self._results[at] = result
+                self._rows[at] = result
                 replaced.append(at)
-        if replaced:
-            self.dataChanged.emit(self.index(min(replaced), 0),
-                                  self.index(max(replaced), len(COLUMNS) - 1))
-        if fresh:
-            # The same song twice within one batch: keep the last answer.
-            unique: dict[str, SongResult] = {}
-            for result in fresh:
-                unique[result.path] = result
-            first = len(self._results)
-            self.beginInsertRows(QModelIndex(), first, first + len(unique) - 1)
-            for offset, result in enumerate(unique.values()):
-                self._index[result.path] = first + offset
-                self._results.append(result)
-            self.endInsertRows()
+        self._changed(replaced)
+        self._append(fresh)
 
     def set_threshold(self, value: float) -> None:
         self.threshold = float(value)
-        if self._results:
-            self.dataChanged.emit(self.index(0, 0),
-                                  self.index(len(self._results) - 1, len(COLUMNS) - 1))
-
-    def clear(self) -> None:
-        self.beginResetModel()
-        self._results = []
-        self._index = {}
-        self.endResetModel()
+        self._changed([0, len(self._rows) - 1] if self._rows else [])
 
     def results(self) -> list[SongResult]:
-        return list(self._results)
+        return list(self._rows)
 
     def result_for(self, path: str) -> SongResult | None:
-        at = self._index.get(path)
-        return None if at is None else self._results[at]
+        return self._row_for(path)
 
     def low_confidence_count(self) -> int:
-        return sum(1 for r in self._results if self.is_low(r))
+        return sum(1 for r in self._rows if self.is_low(r))

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QPersistentModelIndex,
     QSortFilterProxyModel,
@@ -36,6 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from genre_desktop.app.path_rows import PathRowsModel
 from genre_desktop.core.results import SongResult
 from genre_desktop.core.tag_journal import Decision
 from genre_desktop.core.types import GENRES
@@ -58,33 +58,21 @@ def doubt(result: SongResult) -> float:
     return max(0.0, min(1.0, 1.0 - (float(p.confidence) - second)))
 
 
-class ReviewModel(QAbstractTableModel):
+class ReviewModel(PathRowsModel):
     """Successfully classified songs and the user's decision on each."""
+
+    COLUMNS = COLUMNS
+    HEADER_TIPS: ClassVar[dict[int, str]] = {
+        COL_DOUBT: "1 - (top probability - runner-up): high when the model hesitated"}
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
-        self._results: list[SongResult] = []
-        self._index: dict[str, int] = {}
         self.decisions: dict[str, Decision] = {}
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._results)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        if (orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole
-                and section == COL_DOUBT):
-            return "1 - (top probability - runner-up): high when the model hesitated"
-        return None
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = 0) -> Any:
         if not index.isValid():
             return None
-        result = self._results[index.row()]
+        result = self._rows[index.row()]
         col = index.column()
         decision = self.decisions.get(result.path)
         if role == PATH_ROLE:
@@ -116,22 +104,22 @@ class ReviewModel(QAbstractTableModel):
         return None
 
     def add_results(self, results: Sequence[SongResult]) -> None:
+        fresh, replaced = [], []
         for result in results:
             if result.prediction is None:
                 continue
             at = self._index.get(result.path)
-            if at is not None:
-                self._results[at] = result
-                self.decisions.pop(result.path, None)  # a new answer needs a new review
-                self.dataChanged.emit(self.index(at, 0), self.index(at, len(COLUMNS) - 1))
+            if at is None:
+                fresh.append(result)
                 continue
-            row = len(self._results)
-            self.beginInsertRows(QModelIndex(), row, row)
-            self._index[result.path] = row
-            self._results.append(result)
-            self.endInsertRows()
+            self._rows[at] = result
+            self.decisions.pop(result.path, None)  # a new answer needs a new review
+            replaced.append(at)
+        self._changed(replaced)
+        self._append(fresh)
 
     def decide(self, paths: Sequence[str], decision: str | None, genre: str | None = None) -> None:
+        touched = []
         for path in paths:
             if path not in self._index:
                 continue
@@ -139,20 +127,18 @@ class ReviewModel(QAbstractTableModel):
                 self.decisions.pop(path, None)
             else:
                 self.decisions[path] = Decision(decision, genre)
-            row = self._index[path]
-            self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+            touched.append(self._index[path])
+        self._changed(touched)
 
     def clear(self) -> None:
-        self.beginResetModel()
-        self._results, self._index, self.decisions = [], {}, {}
-        self.endResetModel()
+        self.decisions = {}
+        super().clear()
 
     def results(self) -> list[SongResult]:
-        return list(self._results)
+        return list(self._rows)
 
     def result_for(self, path: str) -> SongResult | None:
-        at = self._index.get(path)
-        return None if at is None else self._results[at]
+        return self._row_for(path)
 
 
 class ReviewTab(QWidget):
