@@ -55,8 +55,9 @@ class _Relay(QObject):
         try:
             callback(payload)
         except RuntimeError as exc:
-            # The widget that asked was closed while its task ran: nobody to show it to.
-            if "already deleted" not in str(exc):
+            # The widget that asked was closed while its task ran: nobody to show it to
+            # ("... already deleted" calling it, "Signal source has been deleted" emitting).
+            if "already deleted" not in str(exc) and "has been deleted" not in str(exc):
                 raise
 
 
