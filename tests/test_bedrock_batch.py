@@ -115,6 +115,14 @@ def records_table(db: Path) -> list[tuple[str, str, int]]:
         con.close()
 
 
+def sessions_table(db: Path) -> list[tuple[float, int]]:
+    con = sqlite3.connect(db)
+    try:
+        return con.execute("SELECT elapsed_s, songs FROM sessions ORDER BY id").fetchall()
+    finally:
+        con.close()
+
+
 def test_120_songs_survive_a_restart_mid_job_and_join_once(batch, bedrock_server, tmp_path):
     songs = tmp_path / "songs"
     paths = make_songs(songs, per_genre=12)
@@ -137,6 +145,9 @@ def test_120_songs_survive_a_restart_mid_job_and_join_once(batch, bedrock_server
         output = first.communicate(timeout=30)[0]
     assert "Estimated cost:" in output and "InProgress" in output, output
     run_id = output.split("batch run ", 1)[1].split(":", 1)[0]
+    data = Path(os.environ["GENRE_DESKTOP_DATA_DIR"])
+    # The killed session was recorded when it started (never ended: elapsed -1).
+    assert sessions_table(run_file(data)) == [(-1.0, 0)]
 
     # What went up: the Converse request shape, never a path or a label-holding name.
     bucket, key = job.input_uri[5:].split("/", 1)
@@ -164,6 +175,8 @@ def test_120_songs_survive_a_restart_mid_job_and_join_once(batch, bedrock_server
     assert len(batch.creates) == 1  # picked up, never submitted again
 
     db = run_file(Path(os.environ["GENRE_DESKTOP_DATA_DIR"]))
+    (killed, resumed) = sessions_table(db)
+    assert killed == (-1.0, 0) and resumed[0] > 0 and resumed[1] == 120  # completed at its end
     recs = records_table(db)
     assert len(recs) == 120 and {p for _, p, _ in recs} == {str(p) for p in paths}
     assert all(joined == 1 for _, _, joined in recs)

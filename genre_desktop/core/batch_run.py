@@ -87,6 +87,9 @@ def run_batch_job(songs: Sequence[Song], backend: Any, store: RunStore, settings
         emit("running", result, "classifying")
 
     outcome = BatchOutcome(summary)
+    # Recorded now, as the on-demand run does: a session killed while it waits for the job
+    # (hours) still counts its time up to its last stored song.
+    session = store.begin_session(started_at)
     emit("starting", None, "loading")
     try:
         with BatchJobs(store.path) as jobs:
@@ -127,7 +130,7 @@ def run_batch_job(songs: Sequence[Song], backend: Any, store: RunStore, settings
         summary.done, summary.errors = tally.done, tally.errors
         summary.cancelled = outcome.stopped or (
             not outcome.jobs and cancel is not None and cancel.is_set())
-        store.add_session(started_at, summary.elapsed_s, len(summary.results),
+        store.end_session(session, summary.elapsed_s, len(summary.results),
                           summary.cancelled)
     emit("cancelled" if summary.cancelled else "finished", None,
          "cancelled" if summary.cancelled else "finished")
