@@ -84,8 +84,11 @@ def run(args: argparse.Namespace) -> int:
     from genre_desktop.core.store import RunStore, StoreError
     from genre_desktop.core.tag_journal import TagJournal
 
+    deciding = bool(args.accept or args.correct or args.reject
+                    or args.accept_above is not None)
     try:
-        store = RunStore.open(args.run)
+        # Decisions go into the run store's journal: one writer per run, as for tag.
+        store = RunStore.open(args.run, writer=deciding)
     except StoreError as exc:
         return _fail(str(exc))
     with store, TagJournal(store.path) as journal:
