@@ -5,6 +5,7 @@ the status line (long enough at 1024 pixels) says each count once."""
 from __future__ import annotations
 
 import pytest
+from app_fixtures import *  # noqa: F403
 from PySide6.QtWidgets import QTableWidget
 
 pytestmark = pytest.mark.gui
@@ -113,3 +114,18 @@ def test_status_line_says_each_count_once():
     assert phase_text(event(5, 2, 47)) == "Extracting 2/47 · "  # 3 had features already
     assert phase_text(event(0, 0, 0, "training")) == "Training the offline model · "
 
+
+
+def test_model_dialog_fits_a_1024_pixel_screen(qtbot, app_settings):
+    """The model picker's longest item made the dialog 1,280 px wide; its list still shows
+    every item whole."""
+    from genre_desktop.app.profiles_dialog import ProfilesDialog
+
+    dialog = ProfilesDialog(app_settings)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    assert dialog.width() <= 1000 and dialog.minimumSizeHint().width() <= 1000
+    view = dialog.model.view()
+    assert dialog.model.count() > 0
+    assert view.minimumWidth() >= view.sizeHintForColumn(0)

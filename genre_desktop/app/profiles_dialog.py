@@ -140,6 +140,11 @@ class ProfilesDialog(QDialog):
         self.model.setEditable(True)
         self.model.setToolTip("A model from the registry, or type any model ID or inference "
                               "profile")
+        # Its longest item ("Claude Haiku 4.5 [needs profile], $1/$5 per 1M — anthropic....")
+        # made the dialog 1,280 px wide, past a 1024-pixel screen: the list shows whole items.
+        self.model.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model.setMinimumContentsLength(36)
         self._fill_models(choice.model)
         self.endpoint = QLineEdit(choice.endpoint_url)
         self.endpoint.setObjectName("endpointUrl")
@@ -239,6 +244,8 @@ class ProfilesDialog(QDialog):
             price = (f", ${row.input_per_1m:g}/${row.output_per_1m:g} per 1M"
                      if row.price_known else "")
             self.model.addItem(f"{row.label}{marks}{price} — {row.model_id}", row.model_id)
+        view = self.model.view()
+        view.setMinimumWidth(view.sizeHintForColumn(0) + 2 * view.frameWidth() + 16)
         at = self.model.findData(current)
         if at >= 0:
             self.model.setCurrentIndex(at)
