@@ -22,7 +22,7 @@ def window_action(w: Any, text: str, slot: Any, shortcut: Any = None, tip: str =
         action.setToolTip(f"{plain} ({keys})")  # toolbar tooltips say the shortcut
     else:
         action.setToolTip(plain)
-    action.setStatusTip(tip or text)
+    action.setStatusTip(plain)  # the status bar showed "&Model and AWS profile..."
     action.triggered.connect(slot)
     w.addAction(action)  # shortcuts work with the menu bar hidden too
     return action
