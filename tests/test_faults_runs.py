@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -12,7 +13,8 @@ from conftest import require
 
 from genre_desktop.cli import main
 from genre_desktop.core.resources import data_dir
-from genre_desktop.core.store import RunInUse, RunStore
+from genre_desktop.core.results import result_from_dict
+from genre_desktop.core.store import RunInUse, RunStore, keep_unsaved, unsaved_path
 
 
 def _songs(root, gtzan_dir, n=2):
@@ -92,7 +94,30 @@ def test_a_full_disk_under_the_run_store_is_one_sentence_and_keeps_what_was_stor
     (db,) = (tiny_disk / "data" / "runs").glob("*.sqlite")
     with RunStore.open(db) as store:
         kept = store.count()
+        stored = store.finished_paths()
     assert 0 < kept < 20  # what was written before the disk filled is still there
+    # The songs that finished after it (paid answers, on Bedrock) are not lost: no room for a
+    # side file on that disk either, so they are one JSON line on stderr, said in a sentence.
+    lines = text.err.splitlines()
+    (said,) = [i for i, line in enumerate(lines) if "finished after the run store failed" in line]
+    assert "could not be written anywhere on disk: they follow as one JSON line" in lines[said]
+    unsaved = json.loads(lines[said + 1])["unsaved_results"]
+    assert unsaved and len(unsaved) + kept <= 20
+    assert all(u["prediction"]["predicted_genre"] for u in unsaved)
+    assert not {u["path"] for u in unsaved} & stored  # they are what the store lacks
+    assert not unsaved_path(db).exists()
+
+    # With room again, kept beside the store (as when only the store's disk failed), the
+    # next --resume stores them as they were: not classified again.
+    _fill(tiny_disk, leave=0)
+    (tiny_disk / "filler").unlink()
+    assert keep_unsaved(db, [result_from_dict(u) for u in unsaved]) == unsaved_path(db)
+    assert main(["classify", "--resume", db.stem, "--no-progress"]) == 0
+    with RunStore.open(db) as store:
+        after = {r.path: r for r in store.results()}
+    assert len(after) == 20 and not unsaved_path(db).exists()
+    for u in unsaved:
+        assert after[u["path"]].finished_at == u["finished_at"]
 
 
 @pytest.mark.usefixtures("shared_feature_cache")

@@ -168,11 +168,12 @@ def _run_session(session: Any, args: argparse.Namespace) -> int:
                             refresh=False)
         bar.refresh()
 
-    fatal, interrupted = "", False
+    fatal, interrupted, unsaved = "", False, None
     try:
         summary = session.run(on_progress, cancel)
     except (PipelineError, StoreWriteError) as exc:  # e.g. a full disk under the run store
         fatal, summary = str(exc), None
+        unsaved = exc if isinstance(exc, StoreWriteError) and exc.unsaved else None
     except KeyboardInterrupt:  # a second Ctrl+C: songs finished so far are stored; report them
         interrupted, summary = True, None
     finally:
@@ -193,6 +194,8 @@ def _run_session(session: Any, args: argparse.Namespace) -> int:
     if fatal:
         print(f"The run stopped: {fatal}\nResume it with --resume {store.run_id}",
               file=sys.stderr)
+        if unsaved is not None:
+            _print_unsaved(unsaved)
         return 1
     if stopped:
         print(f"Stopped: only tagged_songs.json and errors.log were written; write the "
@@ -200,6 +203,26 @@ def _run_session(session: Any, args: argparse.Namespace) -> int:
         print(f"Cancelled. Resume with: genre-desktop classify --resume {store.run_id}")
         return stop.exit_status if stop.signum is not None else EXIT_CANCELLED
     return 0
+
+
+def _print_unsaved(exc: Any) -> None:
+    """The answers that finished after the store stopped taking writes: where they are."""
+    import json
+
+    from genre_desktop.core.redact import redact
+    from genre_desktop.core.results import result_to_dict
+
+    n = len(exc.unsaved)
+    what = (f"{n} song{'s' if n != 1 else ''} finished after the run store failed (answers "
+            f"already paid for)")
+    if exc.unsaved_file is not None:
+        print(f"{what} are kept in {exc.unsaved_file}; --resume stores them without asking "
+              f"again.", file=sys.stderr)
+        return
+    print(f"{what} could not be written anywhere on disk: they follow as one JSON line.",
+          file=sys.stderr)
+    line = json.dumps({"unsaved_results": [result_to_dict(r) for r in exc.unsaved]})
+    print(redact(line), file=sys.stderr, flush=True)
 
 
 def _print_summary(results: list[Any], asked: int, folder: Any) -> None:

@@ -24,7 +24,7 @@ from genre_desktop.core._feature_batch import ExtractExecutor
 from genre_desktop.core.results import SongResult
 from genre_desktop.core.settings import Settings
 from genre_desktop.core.songs import Song
-from genre_desktop.core.store import RunStore
+from genre_desktop.core.store import RunStore, StoreWriteError, keep_unsaved
 from genre_desktop.core.tag_journal import AnalysedHashes
 from genre_desktop.core.types import (
     Backend,
@@ -270,6 +270,7 @@ def _run(songs: Sequence[Song], backend: Backend, store: RunStore, settings: Set
     feeder_error: list[BaseException] = []
     extracted = [0]
     setup_error: list[SetupError] = []
+    unsaved: list[SongResult] = []  # finished after the store stopped taking writes
 
     def emit(stage: str, latest: SongResult | None, phase: str | None = None) -> None:
         elapsed = time.perf_counter() - t0
@@ -366,7 +367,11 @@ def _run(songs: Sequence[Song], backend: Backend, store: RunStore, settings: Set
                 extracted[0] = item[1]
                 emit("running", None)
                 continue
-            store.save(item)
+            try:
+                store.save(item)
+            except StoreWriteError:
+                unsaved.append(item)
+                raise
             if item.error is not None:  # the app shows the answer the failure did not erase
                 item.last_good = store.last_good_for(item.path)
             analysed.record(item)
@@ -376,9 +381,13 @@ def _run(songs: Sequence[Song], backend: Backend, store: RunStore, settings: Set
         if stop.is_set() and feeder.is_alive():
             # The feeder stops the extraction workers (terminated) and drops queued songs.
             feeder.join(timeout=_CANCEL_JOIN_S)
-    except BaseException:
+    except BaseException as exc:
         stop.internal.set()  # the callback raised (or KeyboardInterrupt): wind down, keep results
-        _drain(results_q, store, summary, feeder)
+        _drain(results_q, store, summary, feeder, unsaved)
+        if unsaved:  # paid answers the store cannot take: beside it, else the caller prints them
+            kept = keep_unsaved(store.path, unsaved)
+            if isinstance(exc, StoreWriteError):
+                exc.unsaved, exc.unsaved_file = unsaved, kept
         raise
     finally:
         analysed.close()
@@ -386,7 +395,12 @@ def _run(songs: Sequence[Song], backend: Backend, store: RunStore, settings: Set
         summary.classify_busy_s = busy[0]
         summary.cancelled = stop.is_set() and tally.done < tally.total and not setup_error
         summary.done, summary.errors = tally.done, tally.errors
-        store.end_session(session, summary.elapsed_s, len(summary.results), summary.cancelled)
+        try:
+            store.end_session(session, summary.elapsed_s, len(summary.results),
+                              summary.cancelled)
+        except StoreWriteError:
+            if not unsaved:
+                raise  # else the store's first failure is on its way out, with the answers
     if setup_error:
         raise PipelineError(str(setup_error[0])) from setup_error[0]
     if feeder_error and not summary.cancelled:
@@ -420,8 +434,9 @@ def _acquire(slots: threading.BoundedSemaphore, stop: _Stop) -> bool:
 
 
 def _drain(results_q: queue.Queue[Any], store: RunStore, summary: PipelineSummary,
-           feeder: threading.Thread) -> None:
-    """Store what is still finishing after an abort, so nothing that completed is lost."""
+           feeder: threading.Thread, unsaved: list[SongResult]) -> None:
+    """Store what is still finishing after an abort, so nothing that completed is lost
+    (what the store cannot take goes to `unsaved`)."""
     while feeder.is_alive() or not results_q.empty():
         try:
             item = results_q.get(timeout=0.2)
@@ -433,5 +448,6 @@ def _drain(results_q: queue.Queue[Any], store: RunStore, summary: PipelineSummar
             try:
                 store.save(item)
             except Exception:  # the store itself may be what failed; the caller gets that error
+                unsaved.append(item)
                 continue
             summary.results.append(item)

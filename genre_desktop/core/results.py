@@ -101,6 +101,24 @@ def error_from_dict(data: dict[str, Any]) -> SongError:
     return SongError(**{k: v for k, v in data.items() if k in fields})
 
 
+def result_to_dict(r: SongResult) -> dict[str, Any]:
+    """A whole result as JSON-ready values (the answers a full disk kept out of the store)."""
+    return {"path": r.path, "actual_genre": r.actual_genre, "seconds": r.seconds,
+            "note": r.note, "finished_at": r.finished_at, "content_hash": r.content_hash,
+            "prediction": prediction_to_dict(r.prediction) if r.prediction else None,
+            "error": r.error.to_dict() if r.error else None}
+
+
+def result_from_dict(data: dict[str, Any]) -> SongResult:
+    pred, err = data.get("prediction"), data.get("error")
+    return SongResult(
+        str(data["path"]), data.get("actual_genre"),
+        prediction=prediction_from_dict(pred) if pred else None,
+        error=error_from_dict(err) if err else None, seconds=float(data.get("seconds", 0.0)),
+        note=str(data.get("note", "")), finished_at=float(data.get("finished_at", 0.0)),
+        content_hash=str(data.get("content_hash", "")))
+
+
 def format_value(value: Any, kind: str = "", missing: str = "n/a") -> str:
     """A metric for people: kind is pct, usd, s (seconds), rate or anything else (plain)."""
     if value is None:

@@ -187,6 +187,11 @@ def resume_run(run: str | Path, *, overrides: dict[str, Any] | None = None,
         store = RunStore.open(run, writer=True)  # a second resume of it is refused
     except StoreError as exc:
         raise RunSetupError(str(exc)) from exc
+    try:
+        store.take_unsaved()  # answers a full disk kept beside the store: not asked again
+    except BaseException:
+        store.close()
+        raise
     meta = store.meta()
     settings = merge(Settings(), meta["settings"], source=f"run {store.run_id}")
     if overrides:

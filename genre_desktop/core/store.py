@@ -27,6 +27,8 @@ from genre_desktop.core.results import (
     error_from_dict,
     prediction_from_dict,
     prediction_to_dict,
+    result_from_dict,
+    result_to_dict,
 )
 from genre_desktop.core.songs import Song
 from genre_desktop.core.types import Prediction
@@ -64,7 +66,45 @@ class StoreError(LookupError):
 
 
 class StoreWriteError(RuntimeError):
-    """The run store could not be written (a full disk, an I/O error); what was stored stays."""
+    """The run store could not be written (a full disk, an I/O error); what was stored stays.
+
+    `unsaved`: results finished after the failure (paid answers among them), which the store
+    could not take; `unsaved_file`: where they were kept (`keep_unsaved`), None if nowhere.
+    """
+
+    unsaved: list[SongResult]
+    unsaved_file: Path | None = None
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        self.unsaved = []
+
+
+def unsaved_path(store_path: Path) -> Path:
+    """Beside the store: answers it could not take; the next `--resume` stores them."""
+    return Path(store_path).with_suffix(".unsaved.jsonl")
+
+
+def keep_unsaved(store_path: Path, results: Iterable[SongResult]) -> Path | None:
+    """Append the results to `unsaved_path` (one JSON object a line, credentials masked);
+    None when that cannot be written either (usually the same full disk)."""
+    path = unsaved_path(store_path)
+    text = "".join(redact(json.dumps(result_to_dict(r))) + "\n" for r in results)
+    existed = path.exists()
+    size = path.stat().st_size if existed else 0
+    try:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError:
+        with contextlib.suppress(OSError):  # no half line left behind (freeing needs no room)
+            if existed:
+                os.truncate(path, size)
+            else:
+                path.unlink()
+        return None
+    return path
 
 
 # SQLITE_FULL, SQLITE_IOERR, SQLITE_READONLY and SQLITE_CANTOPEN: the disk, not the data.
@@ -350,6 +390,26 @@ class RunStore:
                 (result.path, result.file, result.actual_genre, *row, result.seconds,
                  result.note, finished),
             )
+
+    def take_unsaved(self) -> int:
+        """Store the answers a full disk kept beside the store (`keep_unsaved`), then remove
+        that file; how many were stored. A song stored since is not replaced."""
+        path = unsaved_path(self.path)
+        if not path.is_file():
+            return 0
+        have = self.finished_paths(include_errors=True)
+        taken = 0
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                result = result_from_dict(json.loads(line))
+            except (ValueError, KeyError, TypeError):
+                continue  # the disk filled mid-line: that answer is lost
+            if result.path not in have:
+                self.save(result)
+                have.add(result.path)
+                taken += 1
+        path.unlink()
+        return taken
 
     def begin_session(self, started_at: float) -> int:
         """Record that a session started (elapsed -1 until end_session): a killed one counts."""
