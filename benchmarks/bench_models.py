@@ -84,7 +84,8 @@ def tagger_candidates(table: ReferenceTable, kaggle: ReferenceTable | None) -> d
     for te in splits["artist"]:
         judged[te] = np.isin(table.labels[te], np.delete(table.labels, te))
     proba: dict[str, dict[str, np.ndarray]] = {}
-    for cand in ot.TAGGER_CANDIDATES:
+    alone = [c for c in ot.TAGGER_CANDIDATES if not ot.blends_58(c)]
+    for cand in alone:
         X = ot.table_inputs(table, ot.TAGGER_CANDIDATES[cand])
         proba[cand] = {}
         for split, tests in splits.items():
@@ -96,8 +97,8 @@ def tagger_candidates(table: ReferenceTable, kaggle: ReferenceTable | None) -> d
     if kaggle is not None:
         k58 = {split: _kaggle_proba(table, kaggle, om.DEFAULT_ALGO, tests)
                for split, tests in splits.items()}
-        for cand in ot.TAGGER_CANDIDATES:
-            proba[f"{cand}+K58"] = {s: (proba[cand][s] + k58[s]) / 2 for s in splits}
+        for cand in alone:
+            proba[f"{cand}{ot.BLEND_SUFFIX}"] = {s: (proba[cand][s] + k58[s]) / 2 for s in splits}
         proba[f"K58 {om.DEFAULT_ALGO}"] = k58
 
     fold_of = np.zeros(len(table), dtype=int)

@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     if LocalBackend().tagger_table is not None:
         print("\n0. tagger model, cross-fitted on the shipped 50-clip reference "
               "(train ids 0-2 -> test 3-4, train 3-4 -> test 0-2)")
-        print(f"{'candidate':<14} {'all':>7} {'test 3-4':>9} {'test 0-2':>9} {'full':>7} "
+        print(f"{'candidate':<18} {'all':>7} {'test 3-4':>9} {'test 0-2':>9} {'full':>7} "
               f"{'excerpt':>8} {'mean conf':>9}")
         for cand in ot.TAGGER_CANDIDATES:
             backend = LocalBackend(tagger_candidate=cand)
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             cut = [ok[r["file"]] for r in rows if r["clip"] != "full"]
             conf = np.mean([getattr(p, "confidence", 0.0) for p in got.values()])
             mark = " (default)" if cand == ot.DEFAULT_TAGGER_CANDIDATE else ""
-            print(f"{cand:<14} {sum(ok.values()):>3}/{len(ok):<3} {sum(late):>4}/{len(late):<4} "
+            print(f"{cand:<18} {sum(ok.values()):>3}/{len(ok):<3} {sum(late):>4}/{len(late):<4} "
                   f"{sum(early):>4}/{len(early):<4} {sum(full):>3}/{len(full):<3} "
                   f"{sum(cut):>4}/{len(cut):<3} {conf:>9.2f}{mark}", flush=True)
     else:

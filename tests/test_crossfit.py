@@ -16,7 +16,7 @@ from genre_desktop.core.reference import default_table_path, load_reference
 from genre_desktop.core.runs import build_backend
 from genre_desktop.core.settings import Settings
 from genre_desktop.core.songs import Song, discover_songs
-from genre_desktop.core.types import Prediction, SongFeatures
+from genre_desktop.core.types import GENRES, Prediction, SongFeatures
 
 pytestmark = pytest.mark.slow  # extracts ten shared clips
 
@@ -66,10 +66,34 @@ def test_a_reference_song_is_classified_by_a_model_that_never_saw_it(ten) -> Non
         assert features.tagger, "extraction gave no tagger output"
         skipped = ot.held_out_rows(backend.tagger_table, features.features)
         assert song.name in skipped  # its own row, and the rest of its fold
-        model = ot.get_tagger_model(backend.tagger_table, backend.tagger_candidate, skipped)
+        model = ot.get_tagger_model(backend.tagger_table,
+                                    ot.base_candidate(backend.tagger_candidate), skipped)
         assert song.name in model.excluded and model.n_train < len(backend.tagger_table)
     # the 58-feature model on the Kaggle table: the same rule
     kaggle = LocalBackend(str(default_table_path()))
     song, features = ten[0]
     model = kaggle.trained(features)
     assert song.name in model.excluded and model.n_train < len(kaggle.table)
+
+
+def test_the_default_averages_the_tagger_and_58_feature_models_neither_trained_on_the_song(
+        ten) -> None:
+    # chosen on artist-separated folds (benchmarks/bench_models.py): the Kaggle table's many
+    # artists make up for the 50 tagger rows, where four genres have a single artist each
+    backend = LocalBackend()
+    require(backend.tagger_table is not None, "the tagger or its reference is not installed")
+    assert backend.tagger_table is not None and ot.blends_58(backend.tagger_candidate)
+    for song, features in ten[:2]:
+        pred = backend.classify(features)
+        assert isinstance(pred, Prediction), pred
+        heard = ot.get_tagger_model(backend.tagger_table,
+                                    ot.base_candidate(backend.tagger_candidate),
+                                    ot.held_out_rows(backend.tagger_table, features.features))
+        k58 = backend.trained(features)
+        assert song.name in heard.excluded and song.name in k58.excluded
+        expected = (heard.song_proba(features.features, features.tagger)
+                    + k58.song_proba(features.features, features.windows)) / 2
+        assert pred.genre_scores == {g: round(float(p), 4)
+                                     for g, p in zip(GENRES, expected, strict=True)}
+        assert pred.model == backend.model == (
+            f"offline-tagger-{backend.tagger_candidate}-v{ot.TAGGER_MODEL_VERSION}")

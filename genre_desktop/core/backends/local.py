@@ -78,8 +78,9 @@ class LocalBackend:
     """Classifies with offline models trained on the reference table(s).
 
     Songs with tagger output are classified by the tagger model when a reference has tagger
-    columns (the given table, or with none given the shipped tagger table); other songs by
-    the 58-feature model on the given table (default: the Kaggle table).
+    columns (the given table, or with none given the shipped tagger table), its probabilities
+    averaged for a "+K58" candidate (the default) with the 58-feature model's on the given
+    table (default: the Kaggle table); other songs by that 58-feature model alone.
     Models are cross-fitted (core/offline_tagger): a song matching reference rows is
     classified by the model of the fold that left them out, so its answer never depends on the
     other songs of a run. `exclude_from_training` instead fixes the rows left out (a set of
@@ -145,7 +146,8 @@ class LocalBackend:
             return None
         skipped = self._skipped(self.tagger_table, song)
         with self._lock:
-            return ot.get_tagger_model(self.tagger_table, self.tagger_candidate, skipped)
+            return ot.get_tagger_model(self.tagger_table,
+                                       ot.base_candidate(self.tagger_candidate), skipped)
 
     def classify(
         self, song: SongFeatures, *, exclude_refs: frozenset[str] = frozenset(),
@@ -160,15 +162,21 @@ class LocalBackend:
         windows = [w for w in song.windows if _usable(w)]
         try:
             tagger_model = self._tagger_model(song)
-            model = self.trained(song) if tagger_model is None else None
+            blend = tagger_model is not None and ot.blends_58(self.tagger_candidate)
+            model = self.trained(song) if tagger_model is None or blend else None
         except (ReferenceError, ValueError, OSError, KeyError) as exc:
             return SongError("model_unavailable", f"The offline model cannot be trained: {exc}",
                              stage="classify", path=song.path)
         # Timed from here: the first songs' latency was the model's training time (seconds).
         t0 = time.perf_counter()
         if tagger_model is not None:
-            probs = list(tagger_model.song_proba(song.features, song.tagger))
+            heard = tagger_model.song_proba(song.features, song.tagger)
             model_id = tagger_model.model_id
+            if blend:  # both cross-fitted: neither was trained on this song
+                assert model is not None
+                heard = (heard + model.song_proba(song.features, windows)) / 2
+                model_id = self.model
+            probs = list(heard)
         else:
             assert model is not None
             probs, model_id = list(model.song_proba(song.features, windows)), model.model_id
