@@ -12,9 +12,7 @@ only when the compile is complete, so a cut-short compile is redone next time).
 from __future__ import annotations
 
 import contextlib
-import multiprocessing as mp
 import os
-import sys
 import threading
 import time
 from typing import Any
@@ -22,15 +20,11 @@ from typing import Any
 from PySide6.QtCore import QEvent, QObject, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
+from genre_desktop.app.run_process import child_context
+
 BACKGROUND_NICE = 10
 POLL_MS = 500
 
-
-def _context() -> mp.context.BaseContext:
-    # Never plain fork: the app has Qt and worker threads running.
-    if sys.platform.startswith("linux") and not getattr(sys, "frozen", False):
-        return mp.get_context("forkserver")
-    return mp.get_context("spawn")
 
 
 def _exit_when_orphaned() -> None:
@@ -98,7 +92,7 @@ class KernelWarmup(QObject):
 
         if kernels_cached():
             return False
-        self.process = _context().Process(target=_warm_child, name="genre-desktop-kernels",
+        self.process = child_context().Process(target=_warm_child, name="genre-desktop-kernels",
                                           args=(dict(os.environ),), daemon=True)
         self.process.start()
         self._show_label()

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import multiprocessing as mp
 import os
-import sys
 import threading
 from concurrent.futures import CancelledError, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -22,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from genre_desktop.app.run_process import child_context
 from genre_desktop.core.results import SongResult
 from genre_desktop.core.types import Prediction
 
@@ -99,12 +98,6 @@ def _background() -> None:
     import matplotlib.figure  # noqa: F401  (imported once, before the first picture is due)
 
 
-def _context() -> mp.context.BaseContext:
-    # Never plain fork: the app has Qt and worker threads running.
-    if sys.platform.startswith("linux") and not getattr(sys, "frozen", False):
-        return mp.get_context("forkserver")
-    return mp.get_context("spawn")
-
 
 class HelperClosed(RuntimeError):
     """The window is closing: no more pictures or metrics (the asking task just ends)."""
@@ -125,7 +118,7 @@ class ReportHelper:
             if self._closed:
                 raise HelperClosed("the report helper is shut down")
             if self._pool is None:
-                self._pool = ProcessPoolExecutor(1, mp_context=_context(),
+                self._pool = ProcessPoolExecutor(1, mp_context=child_context(),
                                                  initializer=_background)
             return self._pool
 

@@ -27,7 +27,8 @@ from genre_desktop.app.settings_data import BackendChoice
 BACKGROUND_NICE = 10
 
 
-def _context() -> mp.context.BaseContext:
+def child_context() -> mp.context.BaseContext:
+    """How the app starts its helper processes (runs, plots, the first-start compile)."""
     # Never plain fork: the app has Qt and worker threads running.
     if sys.platform.startswith("linux") and not getattr(sys, "frozen", False):
         return mp.get_context("forkserver")
@@ -89,7 +90,7 @@ class ProcessRun:
     def __init__(self, paths: Sequence[str], choice: BackendChoice, *,
                  workers: int | None = None, use_cache: bool = True, folder: str | None = None,
                  resume: str | None = None) -> None:
-        ctx = _context()
+        ctx = child_context()
         self._events = ctx.Queue()
         self._cancel = ctx.Event()
         where = {"folder": folder, "resume": resume}
