@@ -152,10 +152,12 @@ class TagWriter(QObject):
         store = step.store_path
 
         def run() -> Any:
+            from genre_desktop.core.store import RunStore
             from genre_desktop.core.tag_journal import TagJournal
             from genre_desktop.core.tagging import tag_lock, undo
 
-            with TagJournal(store) as journal, tag_lock(store):
+            with RunStore.open(store, writer=True), TagJournal(store) as journal, \
+                    tag_lock(store):  # one writer per run, as untag
                 return undo(journal, batch=step.batch)
 
         def failed(text: str) -> None:
@@ -235,7 +237,7 @@ def learn_in_child(payload: list[Any], environ: dict[str, str]) -> tuple[int, st
     """Blocking (a worker thread): add the rows and retrain in a child process."""
     from concurrent.futures import ProcessPoolExecutor
 
-    from genre_desktop.app.run_process import _context
+    from genre_desktop.app.run_process import child_context
 
-    with ProcessPoolExecutor(max_workers=1, mp_context=_context()) as pool:
+    with ProcessPoolExecutor(max_workers=1, mp_context=child_context()) as pool:
         return pool.submit(_learn_child, payload, environ).result()
