@@ -76,11 +76,11 @@ def test_a_reference_song_is_classified_by_a_model_that_never_saw_it(ten) -> Non
     assert song.name in model.excluded and model.n_train < len(kaggle.table)
 
 
-def test_the_default_averages_the_tagger_and_58_feature_models_neither_trained_on_the_song(
+def test_a_blend_averages_the_tagger_and_58_feature_models_neither_trained_on_the_song(
         ten) -> None:
     # chosen on artist-separated folds (benchmarks/bench_models.py): the Kaggle table's many
     # artists make up for the 50 tagger rows, where four genres have a single artist each
-    backend = LocalBackend()
+    backend = LocalBackend(tagger_candidate="emb+feat+K58")
     require(backend.tagger_table is not None, "the tagger or its reference is not installed")
     assert backend.tagger_table is not None and ot.blends_58(backend.tagger_candidate)
     for song, features in ten[:2]:
