@@ -141,3 +141,123 @@ def test_features_command_takes_the_cluster(cluster, shared_clips, tmp_path):
     with open(out, newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert [r["filename"] for r in rows] == [Path(p).name for p in shared_clips[:3]]
+
+
+class _KillOnSong(distributed.WorkerPlugin):
+    """A Dask worker plugin (fault injection, like the local Bedrock server's failures): the
+    worker that starts analysing a file of this name dies at once (SIGKILL), every time, as
+    with a song whose decoder crashes the process. Our code is not touched."""
+
+    name = "kill-on-song"
+
+    def __init__(self, song_name: str) -> None:
+        self.song_name = song_name
+        self.worker = None
+
+    def setup(self, worker) -> None:
+        self.worker = worker
+
+    def teardown(self, worker) -> None:
+        pass
+
+    def transition(self, key, start, finish, **kwargs) -> None:
+        if finish != "executing" or self.worker is None:
+            return
+        task = self.worker.state.tasks.get(key)
+        args = getattr(getattr(task, "run_spec", None), "args", ()) or ()
+        first = getattr(args[0], "value", args[0]) if args else None
+        if first == self.song_name:
+            import os
+            import signal
+
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _in_thread(fn, timeout_s: float):
+    """fn() on a thread; a hang fails the test instead of the suite."""
+    box: dict = {}
+    thread = threading.Thread(target=lambda: box.setdefault("value", fn()), daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    assert not thread.is_alive(), f"extraction still running after {timeout_s} s"
+    return box["value"]
+
+
+def test_a_worker_killed_mid_extraction_loses_no_song(cluster, shared_clips):
+    """A worker process dies while it analyses songs: Dask runs them again elsewhere."""
+    few = shared_clips[20:30]
+    with DaskCluster(cluster.scheduler_address) as executor:
+        pids = list(executor.client.run(lambda: __import__("os").getpid()).values())
+        killed: list[int] = []
+
+        def progress(done: int, _total: int) -> None:
+            if done == 2 and not killed:  # songs are on both workers now
+                killed.append(pids[0])
+                psutil.Process(pids[0]).kill()
+
+        results = _in_thread(lambda: dict(extract_many(
+            few, executor=executor, use_cache=False, progress=progress)), 300)
+    assert killed and set(results) == set(few)
+    assert all(isinstance(r, SongFeatures) for r in results.values()), results
+
+
+def test_a_song_that_kills_every_worker_is_its_own_error(cluster, shared_clips, tmp_path):
+    """The same song kills each worker it reaches: it ends as a clear error value, the other
+    songs are all extracted, the run does not hang."""
+    import cloudpickle
+
+    poison = tmp_path / "blues" / "poison.wav"
+    poison.parent.mkdir()
+    poison.write_bytes(Path(shared_clips[0]).read_bytes())
+    few = [*shared_clips[30:38], str(poison)]
+    cloudpickle.register_pickle_by_value(__import__(__name__))
+    with DaskCluster(cluster.scheduler_address) as executor:
+        executor.client.register_plugin(_KillOnSong("poison.wav"), name=_KillOnSong.name)
+        try:
+            results = _in_thread(lambda: dict(extract_many(
+                few, executor=executor, use_cache=False)), 480)
+        finally:
+            executor.client.unregister_worker_plugin(_KillOnSong.name)
+            cloudpickle.unregister_pickle_by_value(__import__(__name__))
+    assert set(results) == set(few)
+    lost = results[str(poison)]
+    assert isinstance(lost, SongError) and lost.reason == "worker_crashed", lost
+    assert lost.message.startswith("poison.wav stopped every cluster worker"), lost.message
+    assert lost.path == str(poison)
+    others = {p: r for p, r in results.items() if p != str(poison)}
+    assert all(isinstance(r, SongFeatures) for r in others.values()), others
+
+
+def test_a_cluster_left_without_workers_ends_the_songs_as_errors(shared_clips):
+    """A worker started without a nanny dies and nothing replaces it: the songs still waiting
+    become one clear error each after `lost_after_s`, instead of waiting for ever."""
+    import subprocess
+    import sys
+
+    local = distributed.LocalCluster(n_workers=0, processes=True, host="127.0.0.1",
+                                     dashboard_address=None)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_worker", local.scheduler_address,
+         "--no-nanny", "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    few = shared_clips[38:44]
+    try:
+        with distributed.Client(local.scheduler_address) as probe:
+            probe.wait_for_workers(1, timeout=120)
+        with DaskCluster(local.scheduler_address, lost_after_s=4) as executor:
+
+            def progress(done: int, _total: int) -> None:
+                if done == 1:
+                    worker.kill()
+
+            results = _in_thread(lambda: dict(extract_many(
+                few, executor=executor, use_cache=False, progress=progress)), 180)
+    finally:
+        worker.kill()
+        worker.wait(timeout=30)
+        local.close()
+    assert set(results) == set(few)
+    kept = [r for r in results.values() if isinstance(r, SongFeatures)]
+    lost = [r for r in results.values() if isinstance(r, SongError)]
+    assert len(kept) >= 1 and len(lost) >= 1 and len(kept) + len(lost) == len(few)
+    assert all(e.reason == "cluster_lost" and "has had no workers" in e.message for e in lost)

@@ -41,6 +41,9 @@ class ExtractExecutor(Protocol):
     def submit(self, path: str, digest: str, max_seconds: float | None,
                window_s: float) -> Future[Result]: ...
 
+    # Optional: `lost() -> str | None`, a sentence once the executor can no longer run
+    # anything (a cluster left without workers); the songs still waiting get it as their error.
+
 
 def _pool_context() -> mp.context.BaseContext:
     # fork after Qt or other threads have started is unsafe; a forkserver that has already
@@ -323,6 +326,16 @@ def _run_pool(
             if cancelled():
                 return
             finished, _ = wait(list(running), timeout=0.25, return_when=FIRST_COMPLETED)
+            lost = getattr(executor, "lost", None)
+            gone = lost() if not finished and callable(lost) else None
+            if gone:  # nothing would ever finish: every song left is this error, no hang
+                left = [*running.values(), *(p for p, _ in reversed(queue))]
+                running.clear()
+                queue.clear()
+                for path in left:
+                    yield finish(path, SongError(reason="cluster_lost", message=gone,
+                                                 path=path))
+                return
             for fut in finished:
                 path = running.pop(fut)
                 try:
@@ -347,7 +360,17 @@ def _failure(path: str, exc: BaseException) -> SongError:
     """A task that raised instead of returning a value: still this file's error value."""
     # A worker died (killed, out of memory, a crashing decoder): BrokenProcessPool locally,
     # KilledWorker from Dask. Which file did it cannot be told, so every file it held gets this.
-    if isinstance(exc, BrokenProcessPool) or type(exc).__name__ == "KilledWorker":
+    if type(exc).__name__ == "KilledWorker":
+        # Dask ran it again on other workers first (its allowed-failures): this song was on
+        # every worker that died, so it is the one, and the other songs ran on elsewhere.
+        return SongError(
+            reason="worker_crashed",
+            message=f"{Path(path).name} stopped every cluster worker that analysed it (the "
+                    f"cluster gave up after several tries): the file may be damaged, or too "
+                    f"big for a worker's memory.",
+            path=path,
+        )
+    if isinstance(exc, BrokenProcessPool):
         return SongError(
             reason="worker_crashed",
             message=f"The worker analysing {Path(path).name} stopped unexpectedly.",

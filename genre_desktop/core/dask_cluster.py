@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,8 @@ def _extract_bytes(name: str, data: bytes, digest: str, max_seconds: float | Non
 class DaskCluster:
     """An `ExtractExecutor` over `dask.distributed.Client(address)`; close() when done."""
 
-    def __init__(self, address: str, *, timeout_s: float = 30.0) -> None:
+    def __init__(self, address: str, *, timeout_s: float = 30.0,
+                 lost_after_s: float = 120.0) -> None:
         try:
             from distributed import Client
         except ImportError as exc:
@@ -64,6 +66,11 @@ class DaskCluster:
             raise ClusterError(f"Cannot connect to the Dask cluster at {address}: "
                                f"{type(exc).__name__}: {exc}") from exc
         self._executor = self.client.get_executor(pure=False)
+        # Workers that die are restarted by their nanny within seconds; a cluster without any
+        # for this long (workers started with --no-nanny, all gone) will run nothing more.
+        self.lost_after_s = lost_after_s
+        self._checked_at = 0.0
+        self._empty_since: float | None = None
         self._threads = self._count_threads()
         if self._threads < 1:
             self.close()
@@ -76,6 +83,28 @@ class DaskCluster:
     @property
     def slots(self) -> int:
         return 2 * self._threads
+
+    def lost(self) -> str | None:
+        """A sentence once the cluster has had no worker for `lost_after_s` (checked every 2 s
+        while songs wait), else None."""
+        now = time.monotonic()
+        if now - self._checked_at < 2.0:
+            return None
+        self._checked_at = now
+        try:
+            workers = self._count_threads()
+        except Exception:  # the scheduler itself is gone: as good as no workers
+            workers = 0
+        if workers:
+            self._empty_since = None
+            return None
+        if self._empty_since is None:
+            self._empty_since = now
+        if now - self._empty_since < self.lost_after_s:
+            return None
+        return (f"The Dask cluster at {self.address} has had no workers for "
+                f"{self.lost_after_s:.0f} s; this song was not analysed. Start workers and "
+                f"run again (finished songs are kept).")
 
     def submit(self, path: str, digest: str, max_seconds: float | None,
                window_s: float) -> Future[Result]:
