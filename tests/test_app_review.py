@@ -86,6 +86,19 @@ def test_review_correct_write_and_undo_mp3_and_flac(qtbot, main_window, tmp_path
     assert "3 files to write" in dialog.status.text()
     save_screenshot(dialog, "write_tags_dialog.png", artifacts_dir)
 
+    # Another writer of the run (a --resume, the CLI's tag) holds its store: refused, nothing
+    # written, and Write works again once it is gone.
+    from genre_desktop.core.store import RunStore
+
+    holder = RunStore.open(dialog.store_path, writer=True)
+    dialog.write_button.click()
+    qtbot.waitUntil(lambda: "Writing stopped" in dialog.status.text()
+                    and dialog.write_button.isEnabled(), timeout=60000)
+    assert "another process" in dialog.status.text().lower() or "pid" in dialog.status.text()
+    assert dialog.summary is None
+    assert all(read_tags(f).genres == ("Old",) for f in files), "written past the lock"
+    holder.close()
+
     dialog.write_button.click()
     qtbot.waitUntil(lambda: dialog.summary is not None, timeout=60000)
     assert dialog.summary.written == 3 and not dialog.summary.failed

@@ -133,6 +133,7 @@ class WriteTagsDialog(QDialog):
         self.controller.finished.connect(self._on_written)
         self.controller.failed.connect(self._on_failed)
         self._plan_serial = 0
+        self._stopped = ""  # why the last write stopped, shown with the next plan
         self.replan()
 
     def policy(self) -> TagPolicy:
@@ -180,8 +181,12 @@ class WriteTagsDialog(QDialog):
             new = _genres(c.new) if c.writes else "(unchanged)"
             for col, text in enumerate((c.file, _genres(c.old), new, c.reason)):
                 self.table.setItem(r, col, QTableWidgetItem(text))
-        self.status.setText(f"{len(writes)} files to write, {len(plan) - len(writes)} left "
-                            "alone. Nothing is written until you press Write.")
+        text = (f"{len(writes)} files to write, {len(plan) - len(writes)} left alone. "
+                "Nothing is written until you press Write.")
+        if self._stopped:  # the last write was refused or failed: say so above the new plan
+            text = f"Writing stopped: {self._stopped}\n{text}"
+            self._stopped = ""
+        self.status.setText(text)
         self.progress.setRange(0, max(len(writes), 1))
         self.progress.setValue(0)
         self.write_button.setEnabled(bool(writes))
@@ -197,10 +202,14 @@ class WriteTagsDialog(QDialog):
             return
 
         def run(progress: Any, cancel: Any) -> Any:
+            from genre_desktop.core.store import RunStore
             from genre_desktop.core.tag_journal import TagJournal
             from genre_desktop.core.tagging import tag_lock, write_plan
 
-            with TagJournal(store) as journal, tag_lock(store):
+            # The journal goes into the run store: one writer per run, as for the CLI's tag
+            # (a --resume or a tag of the same run elsewhere refuses this in one sentence).
+            with RunStore.open(store, writer=True), TagJournal(store) as journal, \
+                    tag_lock(store):
                 return write_plan(plan, journal, cancel=cancel,
                                   progress=lambda d, t, name: progress((d, t, name)))
 
@@ -233,6 +242,12 @@ class WriteTagsDialog(QDialog):
     def _on_failed(self, text: str) -> None:
         self.cancel_button.setText("Close")
         self.status.setText(f"Writing stopped: {text}")
+        self._stopped = text
+        # Nothing is lost (the journal says what was written): plan again and let the user
+        # retry once whatever stopped it (e.g. another writer of the run) is gone.
+        for widget in (self.write_button, *self.controls):
+            widget.setEnabled(True)
+        self.replan()
 
     def cancel_or_close(self) -> None:
         if self.controller.is_running():
