@@ -50,7 +50,21 @@ def core_settings(choice: BackendChoice, workers: int | None = None) -> Any:
         overrides.update(batch_s3=choice.batch_s3, batch_role_arn=choice.batch_role_arn or None)
     if workers:
         overrides["workers"] = workers
-    return load_settings(overrides=overrides)
+    settings = load_settings(overrides=overrides)
+    if not (choice.batch_s3 and choice.backend == "bedrock"):
+        # On demand, whatever settings.toml holds (the window chose it, e.g. for a batch job
+        # too small for Bedrock); None overrides are skipped, so it is set here.
+        import dataclasses
+
+        settings = dataclasses.replace(settings, batch_s3=None, batch_role_arn=None)
+    return settings
+
+
+def batch_minimum(model: str) -> int:
+    """The fewest records a Bedrock batch job of this model takes (its quota, registry)."""
+    from genre_desktop.core.backends.registry import ModelRegistry
+
+    return int(ModelRegistry.load().get(model).batch_min_records)
 
 
 def songs_for(paths: Sequence[str]) -> list[Song]:

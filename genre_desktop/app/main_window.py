@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from genre_desktop.app import core_calls
+from genre_desktop.app.batch_choice import batch_or_on_demand
 from genre_desktop.app.browser import BrowserPanel
 from genre_desktop.app.first_use import KernelWarmup
 from genre_desktop.app.log_dock import ErrorLogDock, show_run_notice
@@ -275,7 +276,9 @@ class MainWindow(QMainWindow):
         if not paths:
             self.statusBar().showMessage("Select songs to classify, or use Classify all.")
             return
-        choice = self.settings.backend_choice()
+        choice = batch_or_on_demand(self, self.settings.backend_choice(), len(paths), resume)
+        if choice is None:  # a batch job too small, and the user did not want on demand
+            return
         self.browser.model.update_rows({p: {"status": "queued", "error": ""} for p in paths})
         self.results.begin_run(len(paths))
         self._run_paths = paths

@@ -1,5 +1,6 @@
 """File > Past runs: the runs stored in the runs folder, to reopen (results into the tabs) or
-resume (the songs a cancelled or interrupted run did not finish)."""
+resume (the songs a cancelled or interrupted run did not finish, or a batch job still running
+at Bedrock: resume follows it, and Cancel stops it)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,13 @@ from PySide6.QtWidgets import (
 )
 
 COLUMNS = ("Run", "Started", "Folder", "Model", "Songs", "State")
+
+
+def _state(run: Any) -> str:
+    batch = getattr(run, "batch_status", "")
+    if batch:  # resume follows the job (polls it, joins its answers; Cancel stops it)
+        return f"batch job {batch}: resume follows it"
+    return "complete" if run.complete else "can resume"
 
 
 class PastRunsDialog(QDialog):
@@ -48,7 +56,7 @@ class PastRunsDialog(QDialog):
             when = datetime.datetime.fromtimestamp(run.created_at).strftime("%Y-%m-%d %H:%M")
             cells = (run.run_id, when, run.folder, run.model or run.backend,
                      f"{run.finished}/{run.planned}",
-                     "complete" if run.complete else "can resume")
+                     _state(run))
             for col, text in enumerate(cells):
                 self.table.setItem(row, col, QTableWidgetItem(text))
         if runs:

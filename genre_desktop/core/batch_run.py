@@ -73,9 +73,10 @@ def run_batch_job(songs: Sequence[Song], backend: Any, store: RunStore, settings
     summary = PipelineSummary(store.run_id, len(songs), tally.done, tally.errors, False, 0.0,
                               skipped=tally.done)
 
-    def emit(stage: str, latest: SongResult | None, phase: str) -> None:
+    def emit(stage: str, latest: SongResult | None, phase: str, counted: bool = True) -> None:
         event = tally.event(stage, time.perf_counter() - t0, None, latest)
-        event.phase, event.step, event.steps = phase, tally.done, tally.total
+        event.phase = phase
+        event.step, event.steps = (tally.done, tally.total) if counted else (0, 0)
         summary.last = event
         if progress is not None:
             progress(event)
@@ -103,9 +104,13 @@ def run_batch_job(songs: Sequence[Song], backend: Any, store: RunStore, settings
                     if job.job_arn is not None:
                         say(f"Following batch job {job.job_name} ({job.job_arn}).")
 
-            def status(line: str) -> None:
+            def status(line: str) -> None:  # "Batch job NAME: InProgress (3/120 ...)"
                 say(line)
-                emit("running", None, line.split(": ", 1)[-1].split(" (", 1)[0])
+                phase = line.rstrip(".")  # "Stopping batch job NAME", "Could not get ..."
+                if line.startswith("Batch job ") and ": " in line:
+                    state = line.split(": ", 1)[1].split(" (", 1)[0].split(":", 1)[0]
+                    phase = f"Batch job {state}"
+                emit("running", None, phase, counted=False)
 
             # Every job is created before any is waited for (a create lost in a crash or
             # refused is sent again here, with its token); then one job after the other: they

@@ -448,10 +448,11 @@ class PastRun:
     model: str
     planned: int
     finished: int
+    batch_status: str = ""  # a batch job not yet joined: its last known status ("InProgress")
 
     @property
     def complete(self) -> bool:
-        return self.finished >= self.planned
+        return self.finished >= self.planned and not self.batch_status
 
 
 def past_runs(folder: str | Path | None = None) -> list[PastRun]:
@@ -471,5 +472,16 @@ def past_runs(folder: str | Path | None = None) -> list[PastRun]:
             continue
         out.append(PastRun(info.run_id, info.path, info.created_at, run_folder,
                            str(meta.get("backend", "")), str(meta.get("model", "")),
-                           info.planned, info.finished))
+                           info.planned, info.finished, _batch_status(info.path)))
     return out
+
+
+def _batch_status(path: Path) -> str:
+    """The status of the run's batch jobs not yet joined ('' for none): what resume follows."""
+    from genre_desktop.core.batch_jobs import BatchJobs, has_batch_jobs
+
+    if not has_batch_jobs(path):
+        return ""
+    with BatchJobs(path) as jobs:
+        states = [j.status for j in jobs.open_jobs()]
+    return ", ".join(dict.fromkeys(states))
