@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,26 @@ def test_every_song_once_with_live_progress():
     assert running[-1].eta_s == pytest.approx(0.0)
     assert summary.done == 25 and not summary.cancelled
     assert 0.0 < summary.classify_utilisation <= 1.0
+
+
+def test_the_eta_leaves_out_the_time_before_the_first_song():
+    # The first answer waits for a slow start (the offline model's training, numba compiling on
+    # first use); the ETA must follow the pace after it, not spread that wait over every song.
+    class SlowStart(SlowEchoBackend):
+        def classify(self, song, *, exclude_refs=frozenset(), cancel=None):
+            if not self.seen:
+                time.sleep(3.0)
+            return super().classify(song, exclude_refs=exclude_refs, cancel=cancel)
+
+    songs = _songs(25)
+    with RunStore.create(songs, settings={}) as store:
+        _, events = _run(songs, SlowStart(delay=0.01), store, workers=1)
+    running = [e for e in events if e.stage == "running"]
+    assert running[0].eta_s is None  # one song says nothing about the pace yet
+    third = next(e for e in running if e.done == 3)
+    # 22 songs left at about 0.01-0.05 s each; counting the 3 s start would say 22 s or more
+    assert third.eta_s is not None and third.eta_s < 8.0, third.eta_s
+    assert running[-1].eta_s == pytest.approx(0.0)
 
 
 def test_errors_are_values_and_the_batch_goes_on():

@@ -272,11 +272,23 @@ def _run(songs: Sequence[Song], backend: Backend, store: RunStore, settings: Set
     setup_error: list[SetupError] = []
     unsaved: list[SongResult] = []  # finished after the store stopped taking writes
 
+    first_done_at: list[float] = []  # when this session's first song was stored
+
     def emit(stage: str, latest: SongResult | None, phase: str | None = None) -> None:
-        elapsed = time.perf_counter() - t0
+        now = time.perf_counter()
+        elapsed = now - t0
         session_done = tally.done - summary.skipped
         remaining = tally.total - tally.done
-        eta = elapsed / session_done * remaining if session_done else None
+        if session_done and not first_done_at:
+            first_done_at.append(now)
+        # The pace from the first stored song on: the time before it (loading, compiling on
+        # first use, training the model) is paid once, and counting it gave "ETA 137:49" for
+        # a 50-song run that took 3 minutes.
+        eta: float | None = None
+        if remaining == 0:
+            eta = 0.0
+        elif session_done >= 2:
+            eta = (now - first_done_at[0]) / (session_done - 1) * remaining
         event = tally.event(stage, elapsed, eta, latest)
         event.extracted = extracted[0]
         if phase is not None:
