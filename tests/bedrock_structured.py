@@ -159,7 +159,10 @@ def shape_reply(body: dict[str, Any], reply_body: dict[str, Any]) -> dict[str, A
     try:
         answer = json.loads(text)
     except ValueError:
-        answer = {}
+        # A refusal or other prose: constrained decoding does not turn it into an answer
+        # (Anthropic's structured-output notes: a refusal may not follow the schema), so the
+        # client still has to see it for what it is.
+        return reply_body
     fitted = fit(answer, schema)
     if mode == "json_schema":
         message["content"] = [{"text": json.dumps(fitted)}]

@@ -29,11 +29,11 @@ def run(tmp_path: Path):
     store = RunStore.create([Song(str(f), None) for f in files], settings=Settings().to_dict())
     for r in results:
         store.save(r)
+    store.close()  # the run is over: a writer of its tags takes the store's one-writer lock
     journal = TagJournal(store.path)
     journal.record_hashes([(str(f), file_sha256(f)) for f in files], "analysed")
     yield files, results, journal
     journal.close()
-    store.close()
 
 
 def _begin(journal: TagJournal, path: Path) -> tuple[int, RawGenre, RawGenre, Path]:
