@@ -75,3 +75,23 @@ def _alive(pid: int) -> bool:
     # A zombie is gone for good but still answers until reaped.
     with open(f"/proc/{pid}/stat") as stat:
         return stat.read().split(") ")[1][0] != "Z"
+
+
+def test_a_compile_child_whose_app_has_ended_stops_at_once(uncompiled_cache):
+    # A spawn child can boot after its app is gone (the frozen app's CI test ends the app a
+    # second after its window shows): it must not take its orphaned state for normal and
+    # compile for minutes, holding the app's stdout open.
+    import subprocess
+
+    from genre_desktop.app.first_use import _warm_child, app_gone
+    from genre_desktop.app.run_process import child_context
+
+    ended = subprocess.Popen(["true"])
+    while not app_gone(ended.pid):  # ended, not yet reaped: a zombie counts as gone
+        pass
+    child = child_context().Process(target=_warm_child, args=(dict(os.environ), ended.pid))
+    child.start()
+    child.join(60)
+    ended.wait()
+    assert child.exitcode == 0
+    assert not (uncompiled_cache / numba_setup._marker_name()).exists()  # it compiled nothing

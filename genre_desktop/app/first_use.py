@@ -27,26 +27,48 @@ POLL_MS = 500
 
 
 
-def _exit_when_orphaned() -> None:
-    parent = os.getppid()
+def app_gone(pid: int) -> bool:
+    """True when process `pid` has ended (a zombie counts: its parent has not reaped it yet)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+    except OSError:  # no /proc (macOS, Windows): ask the process table
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except OSError:
+            return False
+        return False
+
+
+def _exit_when_orphaned(app_pid: int) -> None:
+    # The app's pid comes from the app: a child that starts after the app died (a spawn child
+    # can take seconds to boot, and the frozen app's test ends it a second after its window
+    # shows) would otherwise take its own orphaned parent for the app and compile for minutes,
+    # holding the app's stdout open.
+    if app_gone(app_pid):
+        os._exit(0)
 
     def watch() -> None:
         while True:
-            time.sleep(1.0)
-            if os.getppid() != parent:  # the app is gone: nobody waits for the kernels
+            time.sleep(0.5)
+            if app_gone(app_pid):  # the app is gone: nobody waits for the kernels
                 os._exit(0)
 
     threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
 
 
-def _warm_child(environ: dict[str, str]) -> None:
+def _warm_child(environ: dict[str, str], app_pid: int) -> None:
+    _exit_when_orphaned(app_pid)
     # A forkserver child starts with the server's environment: use the window's (cache folder).
     os.environ.clear()
     os.environ.update(environ)
     if hasattr(os, "nice"):
         with contextlib.suppress(OSError):
             os.nice(BACKGROUND_NICE)
-    _exit_when_orphaned()
     from genre_desktop.core.numba_setup import warm_kernels
 
     warm_kernels()
@@ -93,7 +115,7 @@ class KernelWarmup(QObject):
         if kernels_cached():
             return False
         self.process = child_context().Process(target=_warm_child, name="genre-desktop-kernels",
-                                          args=(dict(os.environ),), daemon=True)
+                                          args=(dict(os.environ), os.getpid()), daemon=True)
         self.process.start()
         self._show_label()
         self._timer.start()
